@@ -1,0 +1,209 @@
+//! `EncodedPayload`: the encrypted transaction as nodes store and exchange it (formats.md §0).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use crate::{b64, CodecError, CryptoError, PublicKey, TxHash};
+
+macro_rules! opaque_bytes {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+        pub struct $name(pub Vec<u8>);
+
+        impl $name {
+            /// The raw bytes.
+            pub fn as_bytes(&self) -> &[u8] {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), b64::encode(&self.0))
+            }
+        }
+
+        impl From<Vec<u8>> for $name {
+            fn from(bytes: Vec<u8>) -> Self {
+                Self(bytes)
+            }
+        }
+    };
+}
+
+opaque_bytes!(
+    /// A NaCl nonce as carried in a payload (24 bytes when valid; opaque on the wire).
+    Nonce
+);
+opaque_bytes!(
+    /// The master key sealed for one recipient (48 bytes for NaCl).
+    RecipientBox
+);
+opaque_bytes!(
+    /// The ACOTH security hash bound to an affected contract transaction (formats.md §2.6).
+    SecurityHash
+);
+opaque_bytes!(
+    /// A privacy group id (32-byte Keccak-256 for generated ids, the name for resident groups).
+    PrivacyGroupId
+);
+
+/// How a transaction's privacy is enforced (`PrivacyMode.java`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum PrivacyMode {
+    /// Flag 0.
+    #[default]
+    StandardPrivate,
+    /// Flag 1.
+    PartyProtection,
+    /// Flag 2.
+    MandatoryRecipients,
+    /// Flag 3 ("PSV").
+    PrivateStateValidation,
+}
+
+impl PrivacyMode {
+    /// The wire flag.
+    pub fn flag(self) -> u8 {
+        match self {
+            Self::StandardPrivate => 0,
+            Self::PartyProtection => 1,
+            Self::MandatoryRecipients => 2,
+            Self::PrivateStateValidation => 3,
+        }
+    }
+
+    /// Tessera's `fromFlag`: an unknown value is STANDARD_PRIVATE.
+    pub fn from_flag(flag: i64) -> Self {
+        match flag {
+            1 => Self::PartyProtection,
+            2 => Self::MandatoryRecipients,
+            3 => Self::PrivateStateValidation,
+            _ => Self::StandardPrivate,
+        }
+    }
+}
+
+/// An encrypted transaction with everything a recipient needs to open it.
+///
+/// Fields are public for reading and for the codecs; anything that builds one from outside
+/// data calls [`EncodedPayload::validate`], as Tessera's builder does on every `build()`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct EncodedPayload {
+    /// The sender's public key.
+    pub sender: PublicKey,
+    /// The payload sealed under the master key (tag ‖ cipher text).
+    pub cipher_text: Vec<u8>,
+    /// Nonce of `cipher_text`.
+    pub cipher_text_nonce: Nonce,
+    /// The master key boxed per recipient, index-aligned with `recipient_keys`.
+    pub recipient_boxes: Vec<RecipientBox>,
+    /// The one nonce shared by every recipient box.
+    pub recipient_nonce: Nonce,
+    /// Recipients; may be empty in payloads from very old nodes (formats.md §1.3).
+    pub recipient_keys: Vec<PublicKey>,
+    /// The privacy mode.
+    pub privacy_mode: PrivacyMode,
+    /// Affected contract transactions and their security hashes ("ACOTHs").
+    pub affected_contract_transactions: BTreeMap<TxHash, SecurityHash>,
+    /// The private state validation hash (PSV only), as the UTF-8 bytes Quorum sent.
+    pub exec_hash: Vec<u8>,
+    /// The privacy group, if any.
+    pub privacy_group_id: Option<PrivacyGroupId>,
+    /// Mandatory recipients (MANDATORY_RECIPIENTS only).
+    pub mandatory_recipients: BTreeSet<PublicKey>,
+}
+
+impl EncodedPayload {
+    /// Checks Tessera's builder invariants: PSV iff an exec hash is present, and
+    /// MANDATORY_RECIPIENTS iff mandatory recipients are present.
+    pub fn validate(&self) -> Result<(), CodecError> {
+        let psv = self.privacy_mode == PrivacyMode::PrivateStateValidation;
+        let has_exec_hash = !self.exec_hash.is_empty();
+        if psv != has_exec_hash {
+            return Err(CodecError::Invariant(
+                "exec hash must be present exactly when the privacy mode is PRIVATE_STATE_VALIDATION",
+            ));
+        }
+        let mr = self.privacy_mode == PrivacyMode::MandatoryRecipients;
+        let has_mandatory = !self.mandatory_recipients.is_empty();
+        if mr != has_mandatory {
+            return Err(CodecError::Invariant(
+                "mandatory recipients must be present exactly when the privacy mode is MANDATORY_RECIPIENTS",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The transaction hash of this payload (SHA3-512 of the cipher text).
+    pub fn hash(&self) -> TxHash {
+        TxHash::of_cipher_text(&self.cipher_text)
+    }
+
+    /// The copy pushed to one remote recipient (`Builder.forRecipient`, formats.md §1.4):
+    /// only that recipient's box, and only its key, except in PSV mode where the full key
+    /// list is kept with the recipient moved to the front.
+    pub fn for_recipient(&self, recipient: &PublicKey) -> Result<Self, CryptoError> {
+        let index = self
+            .recipient_keys
+            .iter()
+            .position(|key| key == recipient)
+            .ok_or_else(|| CryptoError::NotARecipient(recipient.to_base64()))?;
+        let recipient_box = self
+            .recipient_boxes
+            .get(index)
+            .cloned()
+            .ok_or(CryptoError::NoBox)?;
+        let recipient_keys = if self.privacy_mode == PrivacyMode::PrivateStateValidation {
+            let mut keys = Vec::with_capacity(self.recipient_keys.len());
+            keys.push(recipient.clone());
+            keys.extend(
+                self.recipient_keys
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != index)
+                    .map(|(_, key)| key.clone()),
+            );
+            keys
+        } else {
+            vec![recipient.clone()]
+        };
+        Ok(Self {
+            recipient_boxes: vec![recipient_box],
+            recipient_keys,
+            ..self.clone()
+        })
+    }
+
+    /// Merges a later push of the same transaction into this stored copy, as
+    /// `TransactionManagerImpl.storePayload` does: the new boxes (and keys, when the incoming
+    /// payload lists keys) are prepended, skipping recipients already held.
+    ///
+    /// Returns whether anything was added.
+    pub fn merge_recipients_from(&mut self, incoming: &EncodedPayload) -> bool {
+        let mut added = false;
+        if incoming.recipient_keys.is_empty() {
+            for recipient_box in incoming.recipient_boxes.iter().rev() {
+                if !self.recipient_boxes.contains(recipient_box) {
+                    self.recipient_boxes.insert(0, recipient_box.clone());
+                    added = true;
+                }
+            }
+            return added;
+        }
+        for (key, recipient_box) in incoming
+            .recipient_keys
+            .iter()
+            .zip(&incoming.recipient_boxes)
+            .rev()
+        {
+            if !self.recipient_keys.contains(key) {
+                self.recipient_keys.insert(0, key.clone());
+                self.recipient_boxes.insert(0, recipient_box.clone());
+                added = true;
+            }
+        }
+        added
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the core crate: every file in `shared/vectors`, round trips and
+//! robustness properties.
+
+mod hashes;
+mod keys;
+mod partyinfo;
+mod payloads;
+mod properties;
+mod support;
