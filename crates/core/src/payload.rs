@@ -176,33 +176,47 @@ impl EncodedPayload {
         })
     }
 
+    /// Whether `other` is the same transaction as this stored copy: Tessera refuses to merge a
+    /// push whose cipher text, nonces, sender, privacy mode, exec hash or affected transactions
+    /// differ from the stored row ("Invalid existing transaction", node.md §4.2).
+    pub fn is_same_transaction(&self, other: &EncodedPayload) -> bool {
+        self.cipher_text == other.cipher_text
+            && self.cipher_text_nonce == other.cipher_text_nonce
+            && self.recipient_nonce == other.recipient_nonce
+            && self.sender == other.sender
+            && self.privacy_mode == other.privacy_mode
+            && self.exec_hash == other.exec_hash
+            && self.affected_contract_transactions == other.affected_contract_transactions
+    }
+
     /// Merges a later push of the same transaction into this stored copy, as
-    /// `TransactionManagerImpl.storePayload` does: the new boxes (and keys, when the incoming
-    /// payload lists keys) are prepended, skipping recipients already held.
+    /// `TransactionManagerImpl.storePayload` does (node.md §4.2): a box already held is a no-op;
+    /// a new box is prepended together with its key (in PSV mode, where every key is already
+    /// listed, the key is moved to the front instead). Call [`Self::is_same_transaction`] first.
     ///
     /// Returns whether anything was added.
     pub fn merge_recipients_from(&mut self, incoming: &EncodedPayload) -> bool {
+        let psv = self.privacy_mode == PrivacyMode::PrivateStateValidation;
         let mut added = false;
-        if incoming.recipient_keys.is_empty() {
-            for recipient_box in incoming.recipient_boxes.iter().rev() {
-                if !self.recipient_boxes.contains(recipient_box) {
-                    self.recipient_boxes.insert(0, recipient_box.clone());
-                    added = true;
+        for (index, recipient_box) in incoming.recipient_boxes.iter().enumerate().rev() {
+            if self.recipient_boxes.contains(recipient_box) {
+                continue;
+            }
+            if let Some(key) = incoming.recipient_keys.get(index) {
+                if psv {
+                    self.recipient_keys.retain(|k| k != key);
+                    self.recipient_keys.insert(0, key.clone());
+                } else if self.recipient_keys.contains(key) {
+                    // A different box for a key we already hold: keep what we have.
+                    continue;
+                } else if !self.recipient_keys.is_empty() || self.recipient_boxes.is_empty() {
+                    // (A copy stored without keys gets boxes only, or keys and boxes would
+                    // no longer line up.)
+                    self.recipient_keys.insert(0, key.clone());
                 }
             }
-            return added;
-        }
-        for (key, recipient_box) in incoming
-            .recipient_keys
-            .iter()
-            .zip(&incoming.recipient_boxes)
-            .rev()
-        {
-            if !self.recipient_keys.contains(key) {
-                self.recipient_keys.insert(0, key.clone());
-                self.recipient_boxes.insert(0, recipient_box.clone());
-                added = true;
-            }
+            self.recipient_boxes.insert(0, recipient_box.clone());
+            added = true;
         }
         added
     }

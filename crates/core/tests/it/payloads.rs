@@ -459,3 +459,39 @@ fn for_recipient_in_psv_mode_keeps_every_key_with_the_recipient_first() {
     let stranger = PublicKey::from_bytes(vec![7u8; 32]);
     assert!(payload.for_recipient(&stranger).is_err());
 }
+
+#[test]
+fn merging_in_psv_mode_moves_the_key_to_the_front() {
+    let file = load("payloads/derived-end-to-end-vectors.json");
+    let Parties { a, b, c } = parties(&file);
+    let keyring = Keyring::new(vec![a.clone()]);
+    let metadata = PrivacyMetadata {
+        privacy_mode: PrivacyMode::PrivateStateValidation,
+        exec_hash: b"exec".to_vec(),
+        ..PrivacyMetadata::default()
+    };
+    let recipients = [b.public.clone(), c.public.clone(), a.public.clone()];
+    let payload = keyring
+        .encrypt_payload(b"psv merge", &a.public, &recipients, &metadata)
+        .expect("encrypts");
+    let mut stored = payload.for_recipient(&b.public).expect("B");
+    let second = payload.for_recipient(&c.public).expect("C");
+    assert!(stored.is_same_transaction(&second));
+    assert!(stored.merge_recipients_from(&second));
+    assert_eq!(stored.recipient_boxes.len(), 2);
+    assert_eq!(
+        stored.recipient_keys,
+        vec![c.public.clone(), b.public.clone(), a.public.clone()]
+    );
+    assert!(
+        !stored.merge_recipients_from(&second),
+        "the same box twice is a no-op"
+    );
+    let node = Keyring::new(vec![b.clone(), c.clone()]);
+    for key in [&b.public, &c.public] {
+        assert_eq!(node.decrypt(&stored, key).expect("opens"), b"psv merge");
+    }
+    let mut other = second.clone();
+    other.exec_hash = b"different".to_vec();
+    assert!(!stored.is_same_transaction(&other));
+}
