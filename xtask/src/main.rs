@@ -13,7 +13,9 @@ commands:
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let root = env!("CARGO_MANIFEST_DIR").trim_end_matches("/xtask").to_owned();
+    let root = env!("CARGO_MANIFEST_DIR")
+        .trim_end_matches("/xtask")
+        .to_owned();
     let status = match args.first().map(String::as_str) {
         Some("test") => Command::new(format!("{root}/scripts/test-all.sh")).status(),
         Some("fuzz") => Command::new(format!("{root}/scripts/fuzz.sh"))
