@@ -1,0 +1,3 @@
+//! The typed clients against real HTTP servers on loopback.
+
+mod p2p;
