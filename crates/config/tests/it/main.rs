@@ -1,0 +1,5 @@
+//! Integration tests of tm-config.
+
+mod keys;
+mod load;
+mod support;

@@ -1,0 +1,393 @@
+//! The enclave as its callers see it: in-process or a remote enclave over HTTP.
+//!
+//! One enum rather than a trait object: there are exactly two implementations, native
+//! `async fn`s need no boxing or `async-trait`, the futures are `Send`, and callers match on
+//! nothing (every method dispatches). Cloning is cheap (an `Arc` or a pooled HTTP client).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use tm_config::{AppType, Config, PasswordPrompt};
+use tm_core::codec::{decode_legacy, encode_legacy};
+use tm_core::seal::{PrivacyMetadata, RawTransaction};
+use tm_core::{EncodedPayload, PublicKey, TxHash};
+
+use crate::api::{self, paths};
+use crate::{Enclave, EnclaveError, Status};
+
+/// How long `status()` waits for `/ping` (Tessera's client waits 2 seconds).
+pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// An enclave: in-process or remote.
+#[derive(Clone, Debug)]
+pub enum EnclaveClient {
+    /// The keys are in this process.
+    Local(Arc<Enclave>),
+    /// The keys are in a remote enclave process (an `ENCLAVE` server entry).
+    Remote(RemoteEnclave),
+}
+
+impl EnclaveClient {
+    /// Up or down.
+    pub async fn status(&self) -> Status {
+        match self {
+            Self::Local(e) => e.status(),
+            Self::Remote(r) => r.status().await,
+        }
+    }
+
+    /// The default key.
+    pub async fn default_public_key(&self) -> Result<PublicKey, EnclaveError> {
+        match self {
+            Self::Local(e) => e.default_public_key(),
+            Self::Remote(r) => r.default_public_key().await,
+        }
+    }
+
+    /// The `alwaysSendTo` keys.
+    pub async fn forwarding_keys(&self) -> Result<Vec<PublicKey>, EnclaveError> {
+        match self {
+            Self::Local(e) => Ok(e.forwarding_keys()),
+            Self::Remote(r) => r.keys(paths::FORWARDING).await,
+        }
+    }
+
+    /// The enclave's public keys.
+    pub async fn public_keys(&self) -> Result<Vec<PublicKey>, EnclaveError> {
+        match self {
+            Self::Local(e) => Ok(e.public_keys()),
+            Self::Remote(r) => r.keys(paths::PUBLIC).await,
+        }
+    }
+
+    /// See [`Enclave::encrypt_payload`].
+    pub async fn encrypt_payload(
+        &self,
+        message: &[u8],
+        sender: &PublicKey,
+        recipients: &[PublicKey],
+        metadata: &PrivacyMetadata,
+    ) -> Result<EncodedPayload, EnclaveError> {
+        match self {
+            Self::Local(e) => e.encrypt_payload(message, sender, recipients, metadata),
+            Self::Remote(r) => {
+                let body = api::EnclavePayload::new(message, sender, recipients, metadata);
+                r.payload(paths::ENCRYPT, &body).await
+            }
+        }
+    }
+
+    /// See [`Enclave::encrypt_raw_payload`].
+    pub async fn encrypt_raw_payload(
+        &self,
+        message: &[u8],
+        sender: &PublicKey,
+    ) -> Result<RawTransaction, EnclaveError> {
+        match self {
+            Self::Local(e) => e.encrypt_raw_payload(message, sender),
+            Self::Remote(r) => {
+                // Tessera's client sends only `data` and `senderKey` here.
+                let body = api::EnclavePayload {
+                    data: message.to_vec(),
+                    sender_key: sender.as_bytes().to_vec(),
+                    ..api::EnclavePayload::default()
+                };
+                let bytes = r.post(paths::ENCRYPT_TO_RAW, &body).await?;
+                let raw: api::EnclaveRawPayload = serde_json::from_slice(&bytes)
+                    .map_err(|e| garbage(paths::ENCRYPT_TO_RAW, &e.to_string()))?;
+                Ok(raw.raw())
+            }
+        }
+    }
+
+    /// See [`Enclave::encrypt_raw_for_recipients`].
+    pub async fn encrypt_raw_for_recipients(
+        &self,
+        raw: &RawTransaction,
+        recipients: &[PublicKey],
+        metadata: &PrivacyMetadata,
+    ) -> Result<EncodedPayload, EnclaveError> {
+        match self {
+            Self::Local(e) => e.encrypt_raw_for_recipients(raw, recipients, metadata),
+            Self::Remote(r) => {
+                let body = api::EnclaveRawPayload::for_recipients(raw, recipients, metadata);
+                r.payload(paths::ENCRYPT_RAW, &body).await
+            }
+        }
+    }
+
+    /// See [`Enclave::unencrypt_transaction`].
+    pub async fn unencrypt_transaction(
+        &self,
+        payload: &EncodedPayload,
+        my_key: Option<&PublicKey>,
+    ) -> Result<Vec<u8>, EnclaveError> {
+        match self {
+            Self::Local(e) => e.unencrypt_transaction(payload, my_key),
+            Self::Remote(r) => {
+                let body = api::EnclaveUnencryptPayload {
+                    data: encode_legacy(payload),
+                    provided_key: my_key.map(|k| k.as_bytes().to_vec()),
+                };
+                r.post(paths::UNENCRYPT, &body).await
+            }
+        }
+    }
+
+    /// See [`Enclave::unencrypt_raw_payload`].
+    pub async fn unencrypt_raw_payload(
+        &self,
+        raw: &RawTransaction,
+    ) -> Result<Vec<u8>, EnclaveError> {
+        match self {
+            Self::Local(e) => e.unencrypt_raw_payload(raw),
+            Self::Remote(r) => {
+                r.post(paths::UNENCRYPT_RAW, &api::EnclaveRawPayload::from_raw(raw))
+                    .await
+            }
+        }
+    }
+
+    /// See [`Enclave::create_new_recipient_box`].
+    pub async fn create_new_recipient_box(
+        &self,
+        payload: &EncodedPayload,
+        recipient: &PublicKey,
+    ) -> Result<Vec<u8>, EnclaveError> {
+        match self {
+            Self::Local(e) => e.create_new_recipient_box(payload, recipient),
+            Self::Remote(r) => {
+                let body = api::EnclaveUnencryptPayload {
+                    data: encode_legacy(payload),
+                    provided_key: Some(recipient.as_bytes().to_vec()),
+                };
+                r.post(paths::ADD_RECIPIENT, &body).await
+            }
+        }
+    }
+
+    /// See [`Enclave::find_invalid_security_hashes`].
+    pub async fn find_invalid_security_hashes(
+        &self,
+        payload: &EncodedPayload,
+        affected: &[(TxHash, EncodedPayload)],
+    ) -> Result<BTreeSet<TxHash>, EnclaveError> {
+        match self {
+            Self::Local(e) => e.find_invalid_security_hashes(payload, affected),
+            Self::Remote(r) => {
+                let body = api::FindInvalidSecurityHashesRequest {
+                    encoded_payload: encode_legacy(payload),
+                    affected_contract_transactions: api::affected_to_wire(affected),
+                };
+                let bytes = r.post(paths::FIND_INVALID_SECURITY_HASHES, &body).await?;
+                let response: api::FindInvalidSecurityHashesResponse =
+                    serde_json::from_slice(&bytes).map_err(|e| {
+                        garbage(paths::FIND_INVALID_SECURITY_HASHES, &e.to_string())
+                    })?;
+                Ok(response
+                    .invalid_security_hashes
+                    .into_iter()
+                    .map(TxHash::from_bytes)
+                    .collect())
+            }
+        }
+    }
+}
+
+/// The enclave for `config`, as Tessera chooses it: remote when an `ENCLAVE` server entry is
+/// configured, otherwise in-process with the keys of `keys` (unlocked on a blocking thread;
+/// prompting on the terminal for missing passwords).
+pub async fn enclave_from_config(config: &Config) -> Result<EnclaveClient, EnclaveError> {
+    enclave_from_config_with(config, PasswordPrompt::IfTerminal).await
+}
+
+/// [`enclave_from_config`] with the prompt behaviour given.
+pub async fn enclave_from_config_with(
+    config: &Config,
+    prompt: PasswordPrompt,
+) -> Result<EnclaveClient, EnclaveError> {
+    if let Some(server) = config.server(AppType::Enclave) {
+        let address = server
+            .server_address()
+            .map_err(|e| EnclaveError::BadRequest(format!("ENCLAVE serverAddress: {e}")))?;
+        let url = address.base_url().ok_or_else(|| {
+            EnclaveError::BadRequest(
+                "ENCLAVE serverAddress: a unix socket is not supported for the remote enclave"
+                    .into(),
+            )
+        })?;
+        return Ok(EnclaveClient::Remote(RemoteEnclave::new(url)?));
+    }
+    Ok(EnclaveClient::Local(Arc::new(
+        crate::local_enclave(config, prompt).await?,
+    )))
+}
+
+/// A remote enclave reached over HTTP. One pooled `reqwest` client is reused for every call,
+/// so a restarted enclave is used again as soon as it answers; nothing is cached.
+#[derive(Clone, Debug)]
+pub struct RemoteEnclave {
+    http: reqwest::Client,
+    base: url::Url,
+}
+
+impl RemoteEnclave {
+    /// A client for the enclave at `base` (`http://host:port/`), with a 5 s connect timeout
+    /// and a 60 s request timeout.
+    pub fn new(base: url::Url) -> Result<Self, EnclaveError> {
+        Self::with_timeouts(base, Duration::from_secs(5), Duration::from_secs(60))
+    }
+
+    /// A client with the timeouts given.
+    pub fn with_timeouts(
+        mut base: url::Url,
+        connect: Duration,
+        request: Duration,
+    ) -> Result<Self, EnclaveError> {
+        if base.scheme() != "http" {
+            return Err(EnclaveError::BadRequest(format!(
+                "remote enclave {base}: only http is supported"
+            )));
+        }
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let version = tm_core::version::SUPPORTED_API_VERSIONS.join(",");
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Ok(value) = reqwest::header::HeaderValue::from_str(&version) {
+            headers.insert(tm_core::version::VERSION_HEADER, value);
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(connect)
+            .timeout(request)
+            .default_headers(headers)
+            .build()
+            .map_err(|e| EnclaveError::Unavailable(format!("cannot build HTTP client: {e}")))?;
+        Ok(Self { http, base })
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &url::Url {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> Result<url::Url, EnclaveError> {
+        self.base
+            .join(path)
+            .map_err(|e| EnclaveError::Unavailable(format!("bad enclave URL: {e}")))
+    }
+
+    /// `/ping`: 200 is up; anything else, or no answer within [`PING_TIMEOUT`], is down.
+    pub async fn status(&self) -> Status {
+        let Ok(url) = self.url(paths::PING) else {
+            return Status::Stopped;
+        };
+        match self.http.get(url).timeout(PING_TIMEOUT).send().await {
+            Ok(response) if response.status() == StatusCode::OK => Status::Started,
+            _ => Status::Stopped,
+        }
+    }
+
+    async fn default_public_key(&self) -> Result<PublicKey, EnclaveError> {
+        let bytes = self.get(paths::DEFAULT).await?;
+        if bytes.is_empty() {
+            return Err(garbage(paths::DEFAULT, "empty key"));
+        }
+        Ok(PublicKey::from_bytes(bytes))
+    }
+
+    async fn keys(&self, path: &str) -> Result<Vec<PublicKey>, EnclaveError> {
+        let bytes = self.get(path).await?;
+        let list: Vec<String> =
+            serde_json::from_slice(&bytes).map_err(|e| garbage(path, &e.to_string()))?;
+        list.iter()
+            .map(|k| PublicKey::from_base64(k).map_err(|e| garbage(path, &e.to_string())))
+            .collect()
+    }
+
+    async fn payload<T: serde::Serialize>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> Result<EncodedPayload, EnclaveError> {
+        let bytes = self.post(path, body).await?;
+        decode_legacy(&bytes).map_err(|e| garbage(path, &e.to_string()))
+    }
+
+    async fn get(&self, path: &str) -> Result<Vec<u8>, EnclaveError> {
+        let request = self.http.get(self.url(path)?);
+        self.send(path, request).await
+    }
+
+    async fn post<T: serde::Serialize>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> Result<Vec<u8>, EnclaveError> {
+        let request = self.http.post(self.url(path)?).json(body);
+        self.send(path, request).await
+    }
+
+    /// Sends and maps the answer: 200 is the body; our enclave's 400/404/500 carry a reason
+    /// and keep their meaning; anything else (no connection, timeout, another status) is
+    /// `Unavailable`, as Tessera's client treats every non-200.
+    async fn send(
+        &self,
+        path: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Vec<u8>, EnclaveError> {
+        let response = request.send().await.map_err(|e| {
+            EnclaveError::Unavailable(format!(
+                "remote enclave {} did not answer /{path}: {}",
+                self.base,
+                describe(&e)
+            ))
+        })?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| {
+            EnclaveError::Unavailable(format!(
+                "remote enclave {} broke off the answer to /{path}: {}",
+                self.base,
+                describe(&e)
+            ))
+        })?;
+        if status == StatusCode::OK {
+            return Ok(body.to_vec());
+        }
+        let reason = String::from_utf8_lossy(&body)
+            .chars()
+            .take(500)
+            .collect::<String>();
+        Err(match status.as_u16() {
+            400 => EnclaveError::BadRequest(reason),
+            404 if !reason.is_empty() && !reason.starts_with("HTTP 404") => {
+                EnclaveError::KeyNotFound(reason)
+            }
+            500 if !reason.is_empty() => EnclaveError::Failed(reason),
+            _ => EnclaveError::Unavailable(format!(
+                "Remote enclave instance threw an error {}  {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or_default()
+            )),
+        })
+    }
+}
+
+fn garbage(path: &str, why: &str) -> EnclaveError {
+    EnclaveError::Unavailable(format!(
+        "remote enclave gave an invalid answer to /{path}: {why}"
+    ))
+}
+
+fn describe(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".into()
+    } else if error.is_connect() {
+        "connection refused or unreachable".into()
+    } else {
+        error.to_string()
+    }
+}

@@ -1,0 +1,58 @@
+use thiserror::Error;
+use tm_core::{CodecError, CryptoError};
+
+/// Any failure of an enclave operation, local or remote.
+///
+/// Messages name public keys at most; private keys and passwords never appear in them.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum EnclaveError {
+    /// The remote enclave is down, timed out, or answered something that is not a valid
+    /// response. Services map it to 503 (Tessera's `EnclaveNotAvailableException`).
+    #[error("enclave not available: {0}")]
+    Unavailable(String),
+    /// A public key the enclave holds no private key for (e.g. an unknown sender). 404.
+    #[error("{0}")]
+    KeyNotFound(String),
+    /// Input that cannot be read: bad base64, bad JSON, an undecodable payload. 400.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// A well-formed request the enclave could not carry out (a box that does not open, a key
+    /// that is not a recipient). 500, as Tessera's enclave answers every failure.
+    #[error("{0}")]
+    Failed(String),
+    /// The enclave has no keys (no default key to give).
+    #[error("the enclave holds no keys")]
+    NoKeys,
+}
+
+impl EnclaveError {
+    /// The HTTP status the enclave server (and services calling the enclave) answer with.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            Self::Unavailable(_) => 503,
+            Self::KeyNotFound(_) => 404,
+            Self::BadRequest(_) => 400,
+            Self::Failed(_) | Self::NoKeys => 500,
+        }
+    }
+}
+
+impl From<CryptoError> for EnclaveError {
+    fn from(error: CryptoError) -> Self {
+        match error {
+            CryptoError::UnknownKey(key) => {
+                Self::KeyNotFound(format!("No key found for public key {key}"))
+            }
+            CryptoError::KeyLength { .. } | CryptoError::NonceLength(_) => {
+                Self::BadRequest(error.to_string())
+            }
+            other => Self::Failed(other.to_string()),
+        }
+    }
+}
+
+impl From<CodecError> for EnclaveError {
+    fn from(error: CodecError) -> Self {
+        Self::BadRequest(error.to_string())
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of tm-enclave: the same behaviour in-process and over HTTP against the
+//! real `enclave` binary.
+
+mod behaviour;
+mod binary;
+mod http;
+mod support;

@@ -1,0 +1,157 @@
+//! Keys from the vectors, configs in temp dirs, and real enclave processes on free ports.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tm_core::{KeyPair, PrivateKey, PublicKey};
+use tm_enclave::{Enclave, EnclaveClient, RemoteEnclave};
+
+/// `shared/vectors`, beside the repository, or `TM_VECTORS_DIR`.
+pub fn vectors_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("TM_VECTORS_DIR") {
+        return PathBuf::from(dir);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors")
+}
+
+/// Key pair `index` of `keys/keypairs.json`.
+pub fn pair(index: usize) -> KeyPair {
+    let path = vectors_dir().join("keys/keypairs.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("test vectors missing at {}: {e}", path.display()));
+    let json: Value = serde_json::from_str(&text).expect("json");
+    let entry = &json["keypairs"][index];
+    KeyPair {
+        public: PublicKey::from_base64(entry["public_base64"].as_str().expect("b64")).expect("key"),
+        private: PrivateKey::from_base64(entry["private_base64"].as_str().expect("b64"))
+            .expect("key"),
+    }
+}
+
+/// Our node's keys: A (default) and B. The other node holds C, our forwarding key.
+pub struct Keys {
+    pub a: KeyPair,
+    pub b: KeyPair,
+    pub c: KeyPair,
+}
+
+pub fn keys() -> Keys {
+    Keys {
+        a: pair(0),
+        b: pair(1),
+        c: pair(2),
+    }
+}
+
+/// The other node: an in-process enclave holding C.
+pub fn other_node() -> Enclave {
+    Enclave::new(vec![keys().c], Vec::new())
+}
+
+/// Our enclave in-process.
+pub fn local() -> EnclaveClient {
+    let k = keys();
+    EnclaveClient::Local(Arc::new(Enclave::new(vec![k.a, k.b], vec![k.c.public])))
+}
+
+/// A client of the remote enclave on `port`.
+pub fn remote(port: u16) -> EnclaveClient {
+    let url = url::Url::parse(&format!("http://127.0.0.1:{port}/")).expect("url");
+    EnclaveClient::Remote(
+        RemoteEnclave::with_timeouts(url, Duration::from_secs(2), Duration::from_secs(10))
+            .expect("client"),
+    )
+}
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// Writes an enclave config for our keys listening on `port`; returns its path.
+pub fn write_config(dir: &Path, port: u16) -> PathBuf {
+    let k = keys();
+    let config = json!({
+        "serverConfigs": [ {
+            "app": "ENCLAVE",
+            "serverAddress": format!("http://127.0.0.1:{port}"),
+            "communicationType": "REST",
+            "enabled": true
+        } ],
+        "keys": { "keyData": [
+            { "privateKey": k.a.private.expose_base64().as_str(), "publicKey": k.a.public.to_base64() },
+            { "config": { "type": "unlocked", "data": { "bytes": k.b.private.expose_base64().as_str() } },
+              "publicKey": k.b.public.to_base64() }
+        ] },
+        "alwaysSendTo": [ k.c.public.to_base64() ]
+    });
+    let path = dir.join("enclave.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("write");
+    path
+}
+
+/// The real `enclave` binary, killed on drop.
+pub struct EnclaveProcess {
+    pub child: Child,
+    pub stderr_path: PathBuf,
+}
+
+impl EnclaveProcess {
+    /// Starts the binary with `config` and waits until `/ping` answers.
+    pub async fn start(config: &Path, port: u16) -> Self {
+        let stderr_path = config.with_extension(format!("{}.log", now_nanos()));
+        let stderr = std::fs::File::create(&stderr_path).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_enclave"))
+            .arg("-configfile")
+            .arg(config)
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn enclave");
+        let process = Self { child, stderr_path };
+        let client = remote(port);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client.status().await != tm_enclave::Status::Started {
+            assert!(
+                Instant::now() < deadline,
+                "enclave did not start: {}",
+                process.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        process
+    }
+
+    /// What the process logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Kills the process and waits for it.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for EnclaveProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
+}
