@@ -1,0 +1,500 @@
+//! The row-level operations, written once and compiled for each backend.
+//!
+//! [`Db`] is object safe so the repository logic above it (merging, decoding) is written once
+//! against `&mut dyn Db`; the diesel query code in `common_methods!` is expanded for both
+//! connection types, and only locking and transactions differ per backend.
+
+use diesel::dsl::sql;
+use diesel::expression::SqlLiteral;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable};
+use diesel::upsert::excluded;
+
+use crate::schema::{
+    encrypted_raw_transaction as raw, encrypted_transaction as et, privacy_group as pg,
+    st_affected_transaction, st_transaction, tm_peer, tm_recipient,
+};
+use crate::StoreError;
+
+/// A row of `ENCRYPTED_TRANSACTION` as stored.
+#[derive(Queryable)]
+pub(crate) struct TxRow {
+    pub hash: Vec<u8>,
+    pub encoded_payload: Vec<u8>,
+    pub payload_codec: Option<String>,
+    pub timestamp: Option<i64>,
+}
+
+/// A row of `ENCRYPTED_RAW_TRANSACTION` as stored.
+#[derive(Queryable)]
+pub(crate) struct RawRow {
+    pub hash: Vec<u8>,
+    pub encrypted_payload: Vec<u8>,
+    pub encrypted_key: Vec<u8>,
+    pub nonce: Vec<u8>,
+    pub sender: Vec<u8>,
+    pub timestamp: Option<i64>,
+}
+
+/// A row of `PRIVACY_GROUP` as stored.
+#[derive(Queryable)]
+pub(crate) struct GroupRow {
+    pub id: Vec<u8>,
+    pub lookup_id: Vec<u8>,
+    pub data: Vec<u8>,
+    pub timestamp: Option<i64>,
+}
+
+/// A row of `tm_peer`.
+#[derive(Queryable)]
+pub(crate) struct PeerRow {
+    pub url: String,
+    pub api_versions: Option<String>,
+    pub last_contact: Option<i64>,
+    pub created: i64,
+}
+
+/// A row of `tm_recipient`.
+#[derive(Queryable)]
+pub(crate) struct RecipientRow {
+    pub public_key: Vec<u8>,
+    pub peer_url: String,
+    pub updated: i64,
+}
+
+/// `TIMESTAMP` is `DECIMAL(19)` in Tessera's PostgreSQL DDL; read it as `BIGINT` on both backends.
+fn ts(table: &str) -> SqlLiteral<Nullable<BigInt>> {
+    sql::<Nullable<BigInt>>(&format!("CAST({table}.\"timestamp\" AS BIGINT)"))
+}
+
+type TxColumns = (
+    et::hash,
+    et::encoded_payload,
+    et::payload_codec,
+    SqlLiteral<Nullable<BigInt>>,
+);
+
+fn tx_columns() -> TxColumns {
+    (
+        et::hash,
+        et::encoded_payload,
+        et::payload_codec,
+        ts("encrypted_transaction"),
+    )
+}
+
+type RawColumns = (
+    raw::hash,
+    raw::encrypted_payload,
+    raw::encrypted_key,
+    raw::nonce,
+    raw::sender,
+    SqlLiteral<Nullable<BigInt>>,
+);
+
+fn raw_columns() -> RawColumns {
+    (
+        raw::hash,
+        raw::encrypted_payload,
+        raw::encrypted_key,
+        raw::nonce,
+        raw::sender,
+        ts("encrypted_raw_transaction"),
+    )
+}
+
+type GroupColumns = (
+    pg::id,
+    pg::lookup_id,
+    pg::data,
+    SqlLiteral<Nullable<BigInt>>,
+);
+
+fn group_columns() -> GroupColumns {
+    (pg::id, pg::lookup_id, pg::data, ts("privacy_group"))
+}
+
+/// The operations the repository is built from. Each is one statement unless it says otherwise.
+pub(crate) trait Db {
+    /// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (one writer at a time,
+    /// waiting up to the busy timeout), a plain transaction on PostgreSQL where rows are
+    /// locked with `FOR UPDATE` by [`Db::find_tx`].
+    fn write_tx(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn Db) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+
+    /// One transaction; `lock` takes a row lock on PostgreSQL (inside [`Db::write_tx`]).
+    fn find_tx(&mut self, hash: &[u8], lock: bool) -> QueryResult<Option<TxRow>>;
+    fn find_txs(&mut self, hashes: &[Vec<u8>]) -> QueryResult<Vec<TxRow>>;
+    fn insert_tx_if_absent(
+        &mut self,
+        hash: &[u8],
+        encoded: &[u8],
+        codec: &str,
+        now: i64,
+    ) -> QueryResult<bool>;
+    fn update_tx(&mut self, hash: &[u8], encoded: &[u8]) -> QueryResult<bool>;
+    fn delete_tx(&mut self, hash: &[u8]) -> QueryResult<bool>;
+    /// Up to `limit` rows with hashes after `after`, in hash order (keyset pagination).
+    fn page_txs(&mut self, after: Option<&[u8]>, limit: i64) -> QueryResult<Vec<TxRow>>;
+    fn count_txs(&mut self) -> QueryResult<i64>;
+    /// Tessera's upcheck: both transaction tables answer a query over every column we use.
+    fn upcheck(&mut self) -> QueryResult<()>;
+
+    fn insert_raw_if_absent(
+        &mut self,
+        hash: &[u8],
+        payload: &[u8],
+        key: &[u8],
+        nonce: &[u8],
+        sender: &[u8],
+        now: i64,
+    ) -> QueryResult<bool>;
+    fn find_raw(&mut self, hash: &[u8]) -> QueryResult<Option<RawRow>>;
+    fn delete_raw(&mut self, hash: &[u8]) -> QueryResult<bool>;
+
+    fn upsert_group(&mut self, id: &[u8], lookup: &[u8], data: &[u8], now: i64) -> QueryResult<()>;
+    fn insert_group_if_absent(
+        &mut self,
+        id: &[u8],
+        lookup: &[u8],
+        data: &[u8],
+        now: i64,
+    ) -> QueryResult<bool>;
+    fn find_group(&mut self, id: &[u8]) -> QueryResult<Option<GroupRow>>;
+    fn find_groups_by_lookup(&mut self, lookup: &[u8]) -> QueryResult<Vec<GroupRow>>;
+    fn list_groups(&mut self) -> QueryResult<Vec<GroupRow>>;
+
+    fn insert_peer_if_absent(&mut self, url: &str, now: i64) -> QueryResult<bool>;
+    fn upsert_peer_contact(
+        &mut self,
+        url: &str,
+        versions: Option<&str>,
+        at: i64,
+        now: i64,
+    ) -> QueryResult<()>;
+    fn list_peers(&mut self) -> QueryResult<Vec<PeerRow>>;
+    fn find_peer(&mut self, url: &str) -> QueryResult<Option<PeerRow>>;
+    fn delete_peer(&mut self, url: &str) -> QueryResult<bool>;
+    fn upsert_recipient(&mut self, key: &[u8], url: &str, now: i64) -> QueryResult<()>;
+    fn find_recipient(&mut self, key: &[u8]) -> QueryResult<Option<RecipientRow>>;
+    fn list_recipients(&mut self) -> QueryResult<Vec<RecipientRow>>;
+    fn delete_recipient(&mut self, key: &[u8]) -> QueryResult<bool>;
+    fn delete_recipients_of(&mut self, url: &str) -> QueryResult<usize>;
+    /// Deletes every staging row (two statements; run inside [`Db::write_tx`]).
+    fn clear_staging(&mut self) -> QueryResult<()>;
+}
+
+/// The method bodies shared by both backends (the DSL is backend-generic; the connection type
+/// is concrete in each expansion).
+macro_rules! common_methods {
+    () => {
+        fn find_txs(&mut self, hashes: &[Vec<u8>]) -> QueryResult<Vec<TxRow>> {
+            et::table
+                .select(tx_columns())
+                .filter(et::hash.eq_any(hashes))
+                .load(self)
+        }
+
+        fn insert_tx_if_absent(
+            &mut self,
+            hash: &[u8],
+            encoded: &[u8],
+            codec: &str,
+            now: i64,
+        ) -> QueryResult<bool> {
+            diesel::insert_into(et::table)
+                .values((
+                    et::hash.eq(hash),
+                    et::encoded_payload.eq(encoded),
+                    et::payload_codec.eq(codec),
+                    et::timestamp.eq(now),
+                ))
+                .on_conflict_do_nothing()
+                .execute(self)
+                .map(|n| n == 1)
+        }
+
+        fn update_tx(&mut self, hash: &[u8], encoded: &[u8]) -> QueryResult<bool> {
+            // TIMESTAMP is the insert time (JPA @PrePersist); updates leave it alone.
+            diesel::update(et::table.filter(et::hash.eq(hash)))
+                .set(et::encoded_payload.eq(encoded))
+                .execute(self)
+                .map(|n| n == 1)
+        }
+
+        fn delete_tx(&mut self, hash: &[u8]) -> QueryResult<bool> {
+            diesel::delete(et::table.filter(et::hash.eq(hash)))
+                .execute(self)
+                .map(|n| n > 0)
+        }
+
+        fn page_txs(&mut self, after: Option<&[u8]>, limit: i64) -> QueryResult<Vec<TxRow>> {
+            let query = et::table
+                .select(tx_columns())
+                .order(et::hash.asc())
+                .limit(limit);
+            match after {
+                Some(after) => query.filter(et::hash.gt(after)).load(self),
+                None => query.load(self),
+            }
+        }
+
+        fn count_txs(&mut self) -> QueryResult<i64> {
+            et::table.count().get_result(self)
+        }
+
+        fn upcheck(&mut self) -> QueryResult<()> {
+            et::table
+                .select(tx_columns())
+                .limit(1)
+                .load::<TxRow>(self)?;
+            raw::table
+                .select(raw_columns())
+                .limit(1)
+                .load::<RawRow>(self)?;
+            Ok(())
+        }
+
+        fn insert_raw_if_absent(
+            &mut self,
+            hash: &[u8],
+            payload: &[u8],
+            key: &[u8],
+            nonce: &[u8],
+            sender: &[u8],
+            now: i64,
+        ) -> QueryResult<bool> {
+            diesel::insert_into(raw::table)
+                .values((
+                    raw::hash.eq(hash),
+                    raw::encrypted_payload.eq(payload),
+                    raw::encrypted_key.eq(key),
+                    raw::nonce.eq(nonce),
+                    raw::sender.eq(sender),
+                    raw::timestamp.eq(now),
+                ))
+                .on_conflict_do_nothing()
+                .execute(self)
+                .map(|n| n == 1)
+        }
+
+        fn find_raw(&mut self, hash: &[u8]) -> QueryResult<Option<RawRow>> {
+            raw::table
+                .select(raw_columns())
+                .filter(raw::hash.eq(hash))
+                .first(self)
+                .optional()
+        }
+
+        fn delete_raw(&mut self, hash: &[u8]) -> QueryResult<bool> {
+            diesel::delete(raw::table.filter(raw::hash.eq(hash)))
+                .execute(self)
+                .map(|n| n > 0)
+        }
+
+        fn upsert_group(
+            &mut self,
+            id: &[u8],
+            lookup: &[u8],
+            data: &[u8],
+            now: i64,
+        ) -> QueryResult<()> {
+            diesel::insert_into(pg::table)
+                .values((
+                    pg::id.eq(id),
+                    pg::lookup_id.eq(lookup),
+                    pg::data.eq(data),
+                    pg::timestamp.eq(now),
+                ))
+                .on_conflict(pg::id)
+                .do_update()
+                .set((
+                    pg::lookup_id.eq(excluded(pg::lookup_id)),
+                    pg::data.eq(excluded(pg::data)),
+                ))
+                .execute(self)
+                .map(|_| ())
+        }
+
+        fn insert_group_if_absent(
+            &mut self,
+            id: &[u8],
+            lookup: &[u8],
+            data: &[u8],
+            now: i64,
+        ) -> QueryResult<bool> {
+            diesel::insert_into(pg::table)
+                .values((
+                    pg::id.eq(id),
+                    pg::lookup_id.eq(lookup),
+                    pg::data.eq(data),
+                    pg::timestamp.eq(now),
+                ))
+                .on_conflict_do_nothing()
+                .execute(self)
+                .map(|n| n == 1)
+        }
+
+        fn find_group(&mut self, id: &[u8]) -> QueryResult<Option<GroupRow>> {
+            pg::table
+                .select(group_columns())
+                .filter(pg::id.eq(id))
+                .first(self)
+                .optional()
+        }
+
+        fn find_groups_by_lookup(&mut self, lookup: &[u8]) -> QueryResult<Vec<GroupRow>> {
+            pg::table
+                .select(group_columns())
+                .filter(pg::lookup_id.eq(lookup))
+                .order(pg::id.asc())
+                .load(self)
+        }
+
+        fn list_groups(&mut self) -> QueryResult<Vec<GroupRow>> {
+            pg::table
+                .select(group_columns())
+                .order(pg::id.asc())
+                .load(self)
+        }
+
+        fn insert_peer_if_absent(&mut self, url: &str, now: i64) -> QueryResult<bool> {
+            diesel::insert_into(tm_peer::table)
+                .values((tm_peer::url.eq(url), tm_peer::created.eq(now)))
+                .on_conflict_do_nothing()
+                .execute(self)
+                .map(|n| n == 1)
+        }
+
+        fn upsert_peer_contact(
+            &mut self,
+            url: &str,
+            versions: Option<&str>,
+            at: i64,
+            now: i64,
+        ) -> QueryResult<()> {
+            diesel::insert_into(tm_peer::table)
+                .values((
+                    tm_peer::url.eq(url),
+                    tm_peer::api_versions.eq(versions),
+                    tm_peer::last_contact.eq(at),
+                    tm_peer::created.eq(now),
+                ))
+                .on_conflict(tm_peer::url)
+                .do_update()
+                .set((
+                    tm_peer::api_versions.eq(excluded(tm_peer::api_versions)),
+                    tm_peer::last_contact.eq(excluded(tm_peer::last_contact)),
+                ))
+                .execute(self)
+                .map(|_| ())
+        }
+
+        fn list_peers(&mut self) -> QueryResult<Vec<PeerRow>> {
+            tm_peer::table.order(tm_peer::url.asc()).load(self)
+        }
+
+        fn find_peer(&mut self, url: &str) -> QueryResult<Option<PeerRow>> {
+            tm_peer::table
+                .filter(tm_peer::url.eq(url))
+                .first(self)
+                .optional()
+        }
+
+        fn delete_peer(&mut self, url: &str) -> QueryResult<bool> {
+            diesel::delete(tm_peer::table.filter(tm_peer::url.eq(url)))
+                .execute(self)
+                .map(|n| n > 0)
+        }
+
+        fn upsert_recipient(&mut self, key: &[u8], url: &str, now: i64) -> QueryResult<()> {
+            diesel::insert_into(tm_recipient::table)
+                .values((
+                    tm_recipient::public_key.eq(key),
+                    tm_recipient::peer_url.eq(url),
+                    tm_recipient::updated.eq(now),
+                ))
+                .on_conflict(tm_recipient::public_key)
+                .do_update()
+                .set((
+                    tm_recipient::peer_url.eq(excluded(tm_recipient::peer_url)),
+                    tm_recipient::updated.eq(excluded(tm_recipient::updated)),
+                ))
+                .execute(self)
+                .map(|_| ())
+        }
+
+        fn find_recipient(&mut self, key: &[u8]) -> QueryResult<Option<RecipientRow>> {
+            tm_recipient::table
+                .filter(tm_recipient::public_key.eq(key))
+                .first(self)
+                .optional()
+        }
+
+        fn list_recipients(&mut self) -> QueryResult<Vec<RecipientRow>> {
+            tm_recipient::table
+                .order((tm_recipient::peer_url.asc(), tm_recipient::public_key.asc()))
+                .load(self)
+        }
+
+        fn delete_recipient(&mut self, key: &[u8]) -> QueryResult<bool> {
+            diesel::delete(tm_recipient::table.filter(tm_recipient::public_key.eq(key)))
+                .execute(self)
+                .map(|n| n > 0)
+        }
+
+        fn delete_recipients_of(&mut self, url: &str) -> QueryResult<usize> {
+            diesel::delete(tm_recipient::table.filter(tm_recipient::peer_url.eq(url))).execute(self)
+        }
+
+        fn clear_staging(&mut self) -> QueryResult<()> {
+            diesel::delete(st_affected_transaction::table).execute(self)?;
+            diesel::delete(st_transaction::table).execute(self)?;
+            Ok(())
+        }
+    };
+}
+
+impl Db for SqliteConnection {
+    fn write_tx(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn Db) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        // IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
+        // writes can fail with SQLITE_BUSY at once instead of waiting (two-writer deadlock).
+        self.immediate_transaction(|conn| f(conn))
+    }
+
+    fn find_tx(&mut self, hash: &[u8], _lock: bool) -> QueryResult<Option<TxRow>> {
+        // The immediate transaction already excludes other writers.
+        et::table
+            .select(tx_columns())
+            .filter(et::hash.eq(hash))
+            .first(self)
+            .optional()
+    }
+
+    common_methods!();
+}
+
+impl Db for PgConnection {
+    fn write_tx(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn Db) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.transaction(|conn| f(conn))
+    }
+
+    fn find_tx(&mut self, hash: &[u8], lock: bool) -> QueryResult<Option<TxRow>> {
+        let query = et::table.select(tx_columns()).filter(et::hash.eq(hash));
+        if lock {
+            query.for_update().first(self).optional()
+        } else {
+            query.first(self).optional()
+        }
+    }
+
+    common_methods!();
+}

@@ -1,0 +1,522 @@
+//! The blocking repository. Call it from blocking threads only; async code uses
+//! [`crate::AsyncStore`].
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tm_core::payload::PrivacyGroupId;
+use tm_core::{EncodedPayload, PayloadCodec, PublicKey, TxHash};
+
+use crate::db::{Db, GroupRow, PeerRow, RawRow, RecipientRow, TxRow};
+use crate::model::{
+    EncryptedRawTransaction, Peer, PrivacyGroupRow, RecipientRoute, StoreOutcome, StoredTransaction,
+};
+use crate::pool::{Pools, StoreSettings};
+use crate::url::{scrub, DatabaseUrl, SqliteTarget};
+use crate::StoreError;
+
+/// How often a read-merge-write retries when a concurrent writer inserted the same hash
+/// between our read and our insert (PostgreSQL; SQLite's immediate transaction excludes it).
+const UPSERT_ATTEMPTS: usize = 3;
+
+/// The persistence of one node: Tessera's tables plus our own, on SQLite or PostgreSQL.
+///
+/// Cloning is cheap and shares the pool. Every method blocks on the database.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pools: Pools,
+    url: DatabaseUrl,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("url", &self.inner.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Epoch milliseconds, as Tessera's `TIMESTAMP` columns hold.
+pub(crate) fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Opens the database named by Tessera's `jdbc` config: `url`, `username`, `password`,
+    /// `autoCreateTables`, and the pool size.
+    ///
+    /// With `auto_create_tables` the missing tables are created (under a lock on PostgreSQL,
+    /// so instances may start together) and the staging tables are emptied, as Tessera's
+    /// drop-and-create does; without it nothing is created. Either way both transaction tables
+    /// must then answer, else [`StoreError::NotSetUp`] (Tessera's startup message).
+    pub fn connect(
+        url: &str,
+        username: Option<&str>,
+        password: Option<&str>,
+        auto_create_tables: bool,
+        pool_size: u32,
+    ) -> Result<Self, StoreError> {
+        Self::open(&StoreSettings::new(
+            url,
+            username,
+            password,
+            auto_create_tables,
+            pool_size,
+        ))
+    }
+
+    /// [`Store::connect`] with every setting explicit.
+    pub fn open(settings: &StoreSettings) -> Result<Self, StoreError> {
+        let url = DatabaseUrl::parse(
+            &settings.url,
+            settings.username.as_deref(),
+            settings.password.as_ref().map(|p| p.expose()),
+        )?;
+        if let DatabaseUrl::Sqlite(SqliteTarget::File(path)) = &url {
+            // Opening a missing SQLite file creates it; without autoCreateTables nothing may be
+            // created, and the tables could not be there anyway.
+            if !settings.auto_create_tables && !path.exists() {
+                tracing::error!(path = %path.display(), "SQLite database file does not exist");
+                return Err(StoreError::NotSetUp);
+            }
+        }
+        let pools = Pools::build(&url, settings);
+        let store = Self {
+            inner: Arc::new(Inner { pools, url }),
+        };
+        store.start(settings.auto_create_tables)?;
+        Ok(store)
+    }
+
+    fn start(&self, auto_create_tables: bool) -> Result<(), StoreError> {
+        let pools = &self.inner.pools;
+        let password = self.inner.url.password();
+        let result = (|| {
+            if auto_create_tables {
+                pools.migrate()?;
+                self.clear_staging()?;
+            }
+            pools.upcheck(password)?;
+            if !pools.has_own_tables()? {
+                tracing::warn!(
+                    "party store tables (tm_peer, tm_recipient) are missing: set \
+                     jdbc.autoCreateTables to true once, or apply migrations/ by hand"
+                );
+            }
+            Ok(())
+        })();
+        result.map_err(|e| self.scrubbed(e))
+    }
+
+    /// The database this store uses, password masked.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.inner.url
+    }
+
+    /// Whether both transaction tables answer (Tessera's upcheck).
+    pub fn upcheck(&self) -> Result<(), StoreError> {
+        self.inner
+            .pools
+            .upcheck(self.inner.url.password())
+            .map_err(|e| self.scrubbed(e))
+    }
+
+    /// Runs `f` on a pooled connection, with the password scrubbed from any error.
+    fn with_db<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.inner.pools.with_db(f).map_err(|e| self.scrubbed(e))
+    }
+
+    /// Runs `f` in a write transaction (see `Db::write_tx`).
+    fn write<T>(
+        &self,
+        mut f: impl FnMut(&mut dyn Db) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_db(|db| {
+            let mut out = None;
+            db.write_tx(&mut |db| {
+                out = Some(f(db)?);
+                Ok(())
+            })?;
+            out.ok_or_else(|| StoreError::Database("write transaction produced no result".into()))
+        })
+    }
+
+    fn scrubbed(&self, error: StoreError) -> StoreError {
+        let password = self.inner.url.password();
+        if password.is_none() {
+            return error;
+        }
+        match error {
+            StoreError::Unavailable(m) => StoreError::Unavailable(scrub(&m, password)),
+            StoreError::Database(m) => StoreError::Database(scrub(&m, password)),
+            StoreError::Migration(m) => StoreError::Migration(scrub(&m, password)),
+            StoreError::Task(m) => StoreError::Task(scrub(&m, password)),
+            other => other,
+        }
+    }
+
+    // ---- ENCRYPTED_TRANSACTION -------------------------------------------------------------
+
+    /// Stores a payload pushed to or created by this node, as
+    /// `TransactionManagerImpl.storePayload` does: a new hash is inserted (CBOR); for a hash we
+    /// hold, the stored copy must be the same transaction (else
+    /// [`StoreError::InvalidExistingTransaction`]) and the incoming recipient boxes are merged
+    /// in, re-encoding with the row's codec.
+    ///
+    /// The read-merge-write is one transaction holding the row (PostgreSQL `FOR UPDATE`,
+    /// SQLite `BEGIN IMMEDIATE`), so instances storing the same hash at once lose nothing.
+    pub fn store_payload(&self, payload: &EncodedPayload) -> Result<StoreOutcome, StoreError> {
+        let hash = payload.hash();
+        self.upsert_payload_with(&hash, |existing| match existing {
+            None => Ok(Some(payload.clone())),
+            Some(existing) => {
+                if !existing.is_same_transaction(payload) {
+                    return Err(StoreError::InvalidExistingTransaction {
+                        hash: hash.to_base64(),
+                    });
+                }
+                let mut merged = existing.clone();
+                Ok(merged.merge_recipients_from(payload).then_some(merged))
+            }
+        })
+    }
+
+    /// The read-modify-write under [`Store::store_payload`], for callers with their own merge
+    /// (e.g. rebuilding a transaction we sent): `f` gets the stored payload (or `None`) and
+    /// returns the payload to write, or `None` to leave the row as it is. New rows are written
+    /// with CBOR, updates with the row's codec; the insert timestamp is kept.
+    ///
+    /// `f` may be called more than once if a concurrent writer inserts the hash first.
+    pub fn upsert_payload_with<F>(
+        &self,
+        hash: &TxHash,
+        mut f: F,
+    ) -> Result<StoreOutcome, StoreError>
+    where
+        F: FnMut(Option<&EncodedPayload>) -> Result<Option<EncodedPayload>, StoreError>,
+    {
+        let key = hash.as_bytes();
+        self.write(|db| {
+            for _ in 0..UPSERT_ATTEMPTS {
+                match db.find_tx(key, true)? {
+                    Some(row) => {
+                        let stored = decode_row(row)?;
+                        return match f(Some(&stored.payload))? {
+                            None => Ok(StoreOutcome::Unchanged),
+                            Some(updated) => {
+                                db.update_tx(key, &stored.codec.encode(&updated))?;
+                                Ok(StoreOutcome::Merged)
+                            }
+                        };
+                    }
+                    None => {
+                        let Some(new) = f(None)? else {
+                            return Ok(StoreOutcome::Unchanged);
+                        };
+                        let codec = PayloadCodec::CURRENT;
+                        if db.insert_tx_if_absent(
+                            key,
+                            &codec.encode(&new),
+                            codec.name(),
+                            now_millis(),
+                        )? {
+                            return Ok(StoreOutcome::Inserted);
+                        }
+                        // Another instance committed this hash after our read (PostgreSQL,
+                        // read committed): the next locked read sees its row.
+                        tracing::debug!(%hash, "hash inserted concurrently; merging into it");
+                    }
+                }
+            }
+            Err(StoreError::Database(format!(
+                "transaction {hash} kept changing under concurrent writers"
+            )))
+        })
+    }
+
+    /// The transaction with this hash.
+    pub fn find_payload(&self, hash: &TxHash) -> Result<Option<StoredTransaction>, StoreError> {
+        self.with_db(|db| {
+            db.find_tx(hash.as_bytes(), false)?
+                .map(decode_row)
+                .transpose()
+        })
+    }
+
+    /// The transactions we hold among `hashes` (Tessera's `findByHashes`), in no set order.
+    pub fn find_payloads(&self, hashes: &[TxHash]) -> Result<Vec<StoredTransaction>, StoreError> {
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<Vec<u8>> = hashes.iter().map(|h| h.as_bytes().to_vec()).collect();
+        // Bounded chunks keep within SQLite's bound-parameter limit.
+        let mut found = Vec::new();
+        for chunk in keys.chunks(500) {
+            let rows = self.with_db(|db| Ok(db.find_txs(chunk)?))?;
+            for row in rows {
+                found.push(decode_row(row)?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Deletes a transaction; `false` if there was none.
+    pub fn delete_payload(&self, hash: &TxHash) -> Result<bool, StoreError> {
+        self.with_db(|db| Ok(db.delete_tx(hash.as_bytes())?))
+    }
+
+    /// One page of all transactions in hash order, starting after `after` (keyset
+    /// pagination: stable while rows are added or removed, and an index lookup per page).
+    /// Pass the last hash of a page to get the next; an empty page is the end.
+    pub fn page_payloads(
+        &self,
+        after: Option<&TxHash>,
+        limit: u32,
+    ) -> Result<Vec<StoredTransaction>, StoreError> {
+        let rows = self
+            .with_db(|db| Ok(db.page_txs(after.map(TxHash::as_bytes), i64::from(limit.max(1)))?))?;
+        rows.into_iter().map(decode_row).collect()
+    }
+
+    /// How many transactions are stored.
+    pub fn count_payloads(&self) -> Result<u64, StoreError> {
+        let count = self.with_db(|db| Ok(db.count_txs()?))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    // ---- ENCRYPTED_RAW_TRANSACTION ---------------------------------------------------------
+
+    /// Stores a raw transaction (`/storeraw`); `false` if the hash was already held (the
+    /// stored row is kept). The timestamp is set here.
+    pub fn store_raw(&self, raw: &EncryptedRawTransaction) -> Result<bool, StoreError> {
+        self.with_db(|db| {
+            Ok(db.insert_raw_if_absent(
+                raw.hash.as_bytes(),
+                &raw.encrypted_payload,
+                &raw.encrypted_key,
+                &raw.nonce,
+                raw.sender.as_bytes(),
+                now_millis(),
+            )?)
+        })
+    }
+
+    /// The raw transaction with this hash.
+    pub fn find_raw(&self, hash: &TxHash) -> Result<Option<EncryptedRawTransaction>, StoreError> {
+        self.with_db(|db| Ok(db.find_raw(hash.as_bytes())?.map(raw_from_row)))
+    }
+
+    /// Deletes a raw transaction; `false` if there was none.
+    pub fn delete_raw(&self, hash: &TxHash) -> Result<bool, StoreError> {
+        self.with_db(|db| Ok(db.delete_raw(hash.as_bytes())?))
+    }
+
+    // ---- PRIVACY_GROUP ----------------------------------------------------------------------
+
+    /// Inserts or replaces a privacy group (Tessera's save/update); the first insert time is
+    /// kept.
+    pub fn save_privacy_group(&self, group: &PrivacyGroupRow) -> Result<(), StoreError> {
+        self.with_db(|db| {
+            Ok(db.upsert_group(
+                group.id.as_bytes(),
+                &group.lookup_id,
+                &group.data,
+                now_millis(),
+            )?)
+        })
+    }
+
+    /// Tessera's `retrieveOrSave`: inserts the group unless its id is held, and returns the
+    /// stored row either way.
+    pub fn retrieve_or_save_privacy_group(
+        &self,
+        group: &PrivacyGroupRow,
+    ) -> Result<PrivacyGroupRow, StoreError> {
+        let id = group.id.as_bytes();
+        self.write(|db| {
+            db.insert_group_if_absent(id, &group.lookup_id, &group.data, now_millis())?;
+            db.find_group(id)?.map(group_from_row).ok_or_else(|| {
+                StoreError::Database("privacy group vanished while being saved".into())
+            })
+        })
+    }
+
+    /// The privacy group with this id.
+    pub fn find_privacy_group(
+        &self,
+        id: &PrivacyGroupId,
+    ) -> Result<Option<PrivacyGroupRow>, StoreError> {
+        self.with_db(|db| Ok(db.find_group(id.as_bytes())?.map(group_from_row)))
+    }
+
+    /// The privacy groups whose member set has this lookup id.
+    pub fn find_privacy_groups_by_lookup_id(
+        &self,
+        lookup_id: &[u8],
+    ) -> Result<Vec<PrivacyGroupRow>, StoreError> {
+        self.with_db(|db| {
+            Ok(db
+                .find_groups_by_lookup(lookup_id)?
+                .into_iter()
+                .map(group_from_row)
+                .collect())
+        })
+    }
+
+    /// Every privacy group, in id order.
+    pub fn list_privacy_groups(&self) -> Result<Vec<PrivacyGroupRow>, StoreError> {
+        self.with_db(|db| Ok(db.list_groups()?.into_iter().map(group_from_row).collect()))
+    }
+
+    // ---- staging (ST_TRANSACTION, ST_AFFECTED_TRANSACTION) ----------------------------------
+
+    /// Empties the recovery staging tables (what Tessera's drop-and-create does at startup
+    /// with `autoCreateTables`; recovery requires them empty).
+    pub fn clear_staging(&self) -> Result<(), StoreError> {
+        self.write(|db| Ok(db.clear_staging()?))
+    }
+
+    // ---- party store (our tables tm_peer, tm_recipient) -------------------------------------
+
+    /// Adds a peer URL to the party store if it is not there (from config or discovery).
+    /// Returns whether it was new.
+    pub fn add_peer(&self, url: &str) -> Result<bool, StoreError> {
+        self.with_db(|db| Ok(db.insert_peer_if_absent(url, now_millis())?))
+    }
+
+    /// Records a successful contact with a peer: its time (epoch ms) and the API versions it
+    /// advertised. Adds the peer if needed.
+    pub fn record_peer_contact(
+        &self,
+        url: &str,
+        at_millis: i64,
+        api_versions: &[String],
+    ) -> Result<(), StoreError> {
+        let versions = api_versions.join(",");
+        self.with_db(|db| {
+            Ok(db.upsert_peer_contact(url, Some(&versions), at_millis, now_millis())?)
+        })
+    }
+
+    /// The peer with this URL.
+    pub fn find_peer(&self, url: &str) -> Result<Option<Peer>, StoreError> {
+        self.with_db(|db| Ok(db.find_peer(url)?.map(peer_from_row)))
+    }
+
+    /// Every peer, in URL order.
+    pub fn list_peers(&self) -> Result<Vec<Peer>, StoreError> {
+        self.with_db(|db| Ok(db.list_peers()?.into_iter().map(peer_from_row).collect()))
+    }
+
+    /// Removes a peer and the recipient keys routed to it; `false` if it was not there.
+    pub fn remove_peer(&self, url: &str) -> Result<bool, StoreError> {
+        self.write(|db| {
+            // The foreign key cascades too; deleting explicitly keeps this right on a database
+            // whose tables were made by hand without it.
+            db.delete_recipients_of(url)?;
+            Ok(db.delete_peer(url)?)
+        })
+    }
+
+    /// Routes a recipient key to a peer URL (adding the peer if needed), replacing any
+    /// earlier route of that key.
+    pub fn upsert_recipient(&self, key: &PublicKey, peer_url: &str) -> Result<(), StoreError> {
+        self.write(|db| {
+            let now = now_millis();
+            db.insert_peer_if_absent(peer_url, now)?;
+            Ok(db.upsert_recipient(key.as_bytes(), peer_url, now)?)
+        })
+    }
+
+    /// The route of one recipient key.
+    pub fn find_recipient(&self, key: &PublicKey) -> Result<Option<RecipientRoute>, StoreError> {
+        self.with_db(|db| Ok(db.find_recipient(key.as_bytes())?.map(route_from_row)))
+    }
+
+    /// Every recipient route, by peer URL then key.
+    pub fn list_recipients(&self) -> Result<Vec<RecipientRoute>, StoreError> {
+        self.with_db(|db| {
+            Ok(db
+                .list_recipients()?
+                .into_iter()
+                .map(route_from_row)
+                .collect())
+        })
+    }
+
+    /// Removes one recipient route; `false` if there was none.
+    pub fn remove_recipient(&self, key: &PublicKey) -> Result<bool, StoreError> {
+        self.with_db(|db| Ok(db.delete_recipient(key.as_bytes())?))
+    }
+}
+
+/// Decodes a row with its own codec; NULL is LEGACY (node.md §2.1).
+fn decode_row(row: TxRow) -> Result<StoredTransaction, StoreError> {
+    let hash = TxHash::from_bytes(row.hash);
+    let corrupt = |source| StoreError::CorruptRow {
+        hash: hash.to_base64(),
+        source,
+    };
+    let codec = match row.payload_codec.as_deref() {
+        None => PayloadCodec::Legacy,
+        Some(name) => PayloadCodec::from_str(name).map_err(corrupt)?,
+    };
+    let payload = codec.decode(&row.encoded_payload).map_err(corrupt)?;
+    Ok(StoredTransaction {
+        hash,
+        payload,
+        codec,
+        timestamp: row.timestamp,
+    })
+}
+
+fn raw_from_row(row: RawRow) -> EncryptedRawTransaction {
+    EncryptedRawTransaction {
+        hash: TxHash::from_bytes(row.hash),
+        encrypted_payload: row.encrypted_payload,
+        encrypted_key: row.encrypted_key,
+        nonce: row.nonce,
+        sender: PublicKey::from_bytes(row.sender),
+        timestamp: row.timestamp,
+    }
+}
+
+fn group_from_row(row: GroupRow) -> PrivacyGroupRow {
+    PrivacyGroupRow {
+        id: PrivacyGroupId(row.id),
+        lookup_id: row.lookup_id,
+        data: row.data,
+        timestamp: row.timestamp,
+    }
+}
+
+fn peer_from_row(row: PeerRow) -> Peer {
+    Peer {
+        url: row.url,
+        api_versions: row
+            .api_versions
+            .map(|v| tm_core::version::parse_header_values(std::iter::once(v.as_str()))),
+        last_contact: row.last_contact,
+        created: row.created,
+    }
+}
+
+fn route_from_row(row: RecipientRow) -> RecipientRoute {
+    RecipientRoute {
+        public_key: PublicKey::from_bytes(row.public_key),
+        peer_url: row.peer_url,
+        updated: row.updated,
+    }
+}

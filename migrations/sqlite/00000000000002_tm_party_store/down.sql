@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS tm_recipient;
+DROP TABLE IF EXISTS tm_peer;
