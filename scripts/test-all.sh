@@ -19,6 +19,9 @@ fi
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "cargo build --bins (integration tests start the service binaries)"
+cargo build --workspace --bins
+
 step "cargo test"
 cargo test --workspace
 

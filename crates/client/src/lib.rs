@@ -10,6 +10,7 @@
 pub mod b64_serde;
 mod error;
 pub mod p2p;
+pub mod q2t;
 
 pub use error::ClientError;
 

@@ -1,0 +1,1 @@
+//! The Q2T and ThirdParty APIs (api.md §3, §4): types and typed clients.

@@ -1,0 +1,352 @@
+//! Party info and discovery (node.md §3), with the party store in the database.
+//!
+//! Tessera keeps its PartyStore and NetworkStore in memory per instance; we keep them in our
+//! own tables (`tm_peer`, `tm_recipient`), so every replica of every service sees what any of
+//! them learned: no "recipient not found" because a request landed on another replica.
+
+use std::collections::BTreeSet;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tm_client::p2p::{KeyJson, PartyInfoJson, PeerJson};
+use tm_core::partyinfo::{normalise_party_url, PartyInfo, Recipient};
+use tm_core::seal::PrivacyMetadata;
+use tm_core::{PayloadCodec, PublicKey};
+use tokio::task::JoinSet;
+
+use crate::{ManagerError, Node};
+
+/// Where a recipient key is served, and what that node supports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// The node's P2P URL.
+    pub url: String,
+    /// The API versions it advertised in its last party info.
+    pub versions: Vec<String>,
+}
+
+impl Route {
+    /// The codec to push to this node with (CBOR iff it advertised `5.0`).
+    pub fn codec(&self) -> PayloadCodec {
+        PayloadCodec::preferred_for(self.versions.iter().map(String::as_str))
+    }
+
+    /// Whether the node advertised `version`.
+    pub fn supports(&self, version: &str) -> bool {
+        self.versions.iter().any(|v| v == version)
+    }
+}
+
+/// What one broadcast round did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BroadcastReport {
+    /// Peers that accepted our party info.
+    pub reached: Vec<String>,
+    /// Peers that could not be reached and were removed.
+    pub removed: Vec<String>,
+    /// Peers that answered with an error status (kept).
+    pub failed: Vec<String>,
+}
+
+pub(crate) fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Node {
+    /// Re-seeds the party store from the configured peers when it is empty or holds none of
+    /// them (Tessera does this at the start of every broadcast round).
+    pub async fn seed_peers(&self) -> Result<(), ManagerError> {
+        let known: BTreeSet<String> = self
+            .store
+            .list_peers()
+            .await?
+            .into_iter()
+            .map(|p| p.url)
+            .collect();
+        let configured = &self.settings.configured_peers;
+        if known.is_empty() || !configured.iter().any(|p| known.contains(p)) {
+            for peer in configured {
+                if !self.settings.is_own_url(peer) {
+                    self.store.add_peer(peer.clone()).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What we announce: our URL, our keys at our URL, and the peers we have heard from.
+    pub async fn own_party_info(&self) -> Result<PartyInfo, ManagerError> {
+        let url = self.settings.own_url.clone();
+        let recipients = self
+            .enclave
+            .public_keys()
+            .await?
+            .into_iter()
+            .map(|key| Recipient {
+                key,
+                url: url.clone(),
+            })
+            .collect();
+        let parties = self
+            .store
+            .list_peers()
+            .await?
+            .into_iter()
+            .filter(|peer| peer.last_contact.is_some())
+            .map(|peer| peer.url)
+            .collect();
+        Ok(PartyInfo {
+            url,
+            recipients,
+            parties,
+        })
+    }
+
+    /// `POST /partyinfo`: records the caller (its URL, the keys it serves at that URL, its API
+    /// versions) and the peers it lists, and returns the reply body.
+    pub async fn receive_party_info(
+        &self,
+        info: PartyInfo,
+        versions: Vec<String>,
+    ) -> Result<Vec<u8>, ManagerError> {
+        let sender = normalise_party_url(&info.url);
+        if self.settings.disable_peer_discovery && !self.settings.configured_peers.contains(&sender)
+        {
+            return Err(ManagerError::Forbidden(format!(
+                "{} is not a known peer",
+                info.url
+            )));
+        }
+        let ours: BTreeSet<PublicKey> = self.enclave.public_keys().await?.into_iter().collect();
+        // Only keys the caller serves itself count, and never one of ours: a peer cannot take
+        // over our keys' routes.
+        let mut keys: Vec<PublicKey> = info
+            .recipients
+            .iter()
+            .filter(|r| normalise_party_url(&r.url) == sender && !ours.contains(&r.key))
+            .map(|r| r.key.clone())
+            .collect();
+        keys.dedup();
+        if self.settings.remote_key_validation {
+            keys = self.validated_keys(&info.url, keys).await?;
+            if keys.is_empty() {
+                return Err(ManagerError::KeyValidation(sender));
+            }
+        }
+        if !self.settings.is_own_url(&sender) {
+            self.replace_node(&sender, &versions, &keys).await?;
+        }
+        for party in &info.parties {
+            let party = normalise_party_url(party);
+            if !self.settings.is_own_url(&party) {
+                self.store.add_peer(party).await?;
+            }
+        }
+        if self.settings.remote_key_validation {
+            Ok(Vec::new())
+        } else {
+            Ok(PartyInfo {
+                url: self.settings.own_url.clone(),
+                ..PartyInfo::default()
+            }
+            .encode())
+        }
+    }
+
+    /// Records `url` as a live node serving exactly `keys` (Tessera replaces a node's entry on
+    /// each party info, so keys it stopped advertising disappear).
+    async fn replace_node(
+        &self,
+        url: &str,
+        versions: &[String],
+        keys: &[PublicKey],
+    ) -> Result<(), ManagerError> {
+        self.store
+            .record_peer_contact(url.to_owned(), now_millis(), versions.to_vec())
+            .await?;
+        for route in self.store.list_recipients().await? {
+            if route.peer_url == url && !keys.contains(&route.public_key) {
+                self.store.remove_recipient(route.public_key).await?;
+            }
+        }
+        for key in keys {
+            self.store
+                .upsert_recipient(key.clone(), url.to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Remote key validation: each key proves its node holds it by decrypting a random UUID
+    /// we encrypt to it from our default key.
+    async fn validated_keys(
+        &self,
+        url: &str,
+        keys: Vec<PublicKey>,
+    ) -> Result<Vec<PublicKey>, ManagerError> {
+        let from = self.enclave.default_public_key().await?;
+        let mut valid = Vec::new();
+        for key in keys {
+            let challenge = uuid::Uuid::new_v4().to_string();
+            let payload = match self
+                .enclave
+                .encrypt_payload(
+                    challenge.as_bytes(),
+                    &from,
+                    std::slice::from_ref(&key),
+                    &PrivacyMetadata::default(),
+                )
+                .await
+            {
+                Ok(payload) => payload,
+                Err(e) => {
+                    tracing::warn!(%key, "cannot build a key validation challenge: {e}");
+                    continue;
+                }
+            };
+            match self.p2p.validate(url, &payload).await {
+                Ok(answer) if answer == challenge => valid.push(key),
+                Ok(_) => tracing::warn!(%url, %key, "key validation failed: wrong answer"),
+                Err(e) => tracing::warn!(%url, %key, "key validation failed: {e}"),
+            }
+        }
+        Ok(valid)
+    }
+
+    /// `POST /partyinfo/validate`: decrypts a challenge for the first recipient key and returns
+    /// it if it is a UUID (Tessera answers 400 otherwise).
+    pub async fn answer_validation(&self, body: &[u8]) -> Result<String, ManagerError> {
+        let payload = PayloadCodec::Legacy
+            .decode(body)
+            .map_err(|e| ManagerError::BadRequest(e.to_string()))?;
+        let key = payload.recipient_keys.first().cloned().ok_or_else(|| {
+            ManagerError::BadRequest("validation payload has no recipient key".into())
+        })?;
+        let plain = self
+            .enclave
+            .unencrypt_transaction(&payload, Some(&key))
+            .await?;
+        let text = String::from_utf8(plain).map_err(|_| ManagerError::BadRequest(String::new()))?;
+        uuid::Uuid::parse_str(&text).map_err(|_| ManagerError::BadRequest(String::new()))?;
+        Ok(text)
+    }
+
+    /// One broadcast round (node.md §3.2): announce ourselves to every known peer in parallel;
+    /// a peer that cannot be reached is removed, with the keys routed to it.
+    pub async fn broadcast_round(&self) -> Result<BroadcastReport, ManagerError> {
+        self.seed_peers().await?;
+        let ours = self.own_party_info().await?;
+        let mut calls = JoinSet::new();
+        for peer in self.store.list_peers().await? {
+            if self.settings.is_own_url(&peer.url) {
+                continue;
+            }
+            let p2p = self.p2p.clone();
+            let info = ours.clone();
+            calls.spawn(async move {
+                let result = p2p.party_info(&peer.url, &info).await;
+                (peer.url, result)
+            });
+        }
+        let mut report = BroadcastReport::default();
+        while let Some(joined) = calls.join_next().await {
+            let Ok((url, result)) = joined else { continue };
+            match result {
+                Ok(_) => report.reached.push(url),
+                Err(e) if e.is_offline() => {
+                    tracing::info!(%url, "failed to connect to node, removing it: {e}");
+                    self.store.remove_peer(url.clone()).await?;
+                    report.removed.push(url);
+                }
+                Err(e) => {
+                    tracing::warn!(%url, "party info was refused: {e}");
+                    report.failed.push(url);
+                }
+            }
+        }
+        report.reached.sort();
+        report.removed.sort();
+        report.failed.sort();
+        Ok(report)
+    }
+
+    /// Broadcasts every `partyInfoInterval` until the task is dropped. Each replica runs its own
+    /// loop; the database makes their views one.
+    pub async fn run_discovery(self) {
+        let mut ticks = tokio::time::interval(self.settings.party_info_interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match self.broadcast_round().await {
+                Ok(report) => tracing::debug!(?report, "party info round"),
+                Err(e) => tracing::warn!("party info round failed: {e}"),
+            }
+        }
+    }
+
+    /// `GET /partyinfo` (JSON): our URL, the peers we poll, and every key we know with its node.
+    pub async fn party_info_json(&self) -> Result<PartyInfoJson, ManagerError> {
+        let url = self.settings.own_url.clone();
+        let peers = self
+            .store
+            .list_peers()
+            .await?
+            .into_iter()
+            .map(|peer| PeerJson { url: peer.url })
+            .collect();
+        let mut keys: Vec<KeyJson> = self
+            .enclave
+            .public_keys()
+            .await?
+            .into_iter()
+            .map(|key| KeyJson {
+                key,
+                url: url.clone(),
+            })
+            .collect();
+        keys.extend(
+            self.store
+                .list_recipients()
+                .await?
+                .into_iter()
+                .map(|route| KeyJson {
+                    key: route.public_key,
+                    url: route.peer_url,
+                }),
+        );
+        Ok(PartyInfoJson { url, peers, keys })
+    }
+
+    /// Every key known: ours first, then those learned through discovery
+    /// (ThirdParty `GET /partyinfo/keys`).
+    pub async fn known_keys(&self) -> Result<Vec<PublicKey>, ManagerError> {
+        let mut keys = self.enclave.public_keys().await?;
+        for route in self.store.list_recipients().await? {
+            if !keys.contains(&route.public_key) {
+                keys.push(route.public_key);
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The node serving a remote recipient key; unknown keys are Tessera's 404
+    /// `Recipient not found for key: <b64>`.
+    pub async fn route(&self, key: &PublicKey) -> Result<Route, ManagerError> {
+        let not_found = || ManagerError::NotFound(format!("Recipient not found for key: {key}"));
+        let route = self
+            .store
+            .find_recipient(key.clone())
+            .await?
+            .ok_or_else(not_found)?;
+        let peer = self
+            .store
+            .find_peer(route.peer_url.clone())
+            .await?
+            .ok_or_else(not_found)?;
+        Ok(Route {
+            url: peer.url,
+            versions: peer.api_versions.unwrap_or_default(),
+        })
+    }
+}

@@ -1,0 +1,67 @@
+use std::time::Duration;
+
+use tm_config::{AppType, Config};
+use tm_core::partyinfo::normalise_party_url;
+
+use crate::ManagerError;
+
+/// The parts of Tessera's config the transaction manager acts on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// This node's P2P URL as peers reach it (the P2P `serverAddress`, normalised): behind a
+    /// load balancer, the balancer's address.
+    pub own_url: String,
+    /// The configured `peer` URLs, normalised.
+    pub configured_peers: Vec<String>,
+    /// `disablePeerDiscovery`: only configured peers may announce themselves.
+    pub disable_peer_discovery: bool,
+    /// `useWhiteList`: only hosts of configured peers may call the P2P API.
+    pub use_white_list: bool,
+    /// `features.enableRemoteKeyValidation`.
+    pub remote_key_validation: bool,
+    /// `features.enablePrivacyEnhancements`.
+    pub privacy_enhancements: bool,
+    /// `partyInfoInterval` of the P2P server (5 s by default).
+    pub party_info_interval: Duration,
+    /// `resendWaitTime` of the P2P server (2 h by default).
+    pub resend_wait_time: Duration,
+}
+
+impl Settings {
+    /// Reads the settings from a validated config.
+    pub fn from_config(config: &Config) -> Result<Self, ManagerError> {
+        let p2p = config
+            .server(AppType::P2P)
+            .ok_or_else(|| ManagerError::Config("no P2P server is configured".into()))?;
+        let address = p2p
+            .server_address()
+            .map_err(|e| ManagerError::Config(format!("P2P serverAddress: {e}")))?;
+        let own_url = address
+            .base_url()
+            .ok_or_else(|| ManagerError::Config("the P2P server cannot be a unix socket".into()))?;
+        Ok(Self {
+            own_url: normalise_party_url(own_url.as_str()),
+            configured_peers: config
+                .peer
+                .iter()
+                .flatten()
+                .map(|peer| normalise_party_url(&peer.url))
+                .collect(),
+            disable_peer_discovery: config.disable_peer_discovery,
+            use_white_list: config.use_white_list,
+            remote_key_validation: config.features.enable_remote_key_validation,
+            privacy_enhancements: config.features.enable_privacy_enhancements,
+            party_info_interval: Duration::from_millis(
+                p2p.property_millis("partyInfoInterval", 5000),
+            ),
+            resend_wait_time: Duration::from_millis(
+                p2p.property_millis("resendWaitTime", 7_200_000),
+            ),
+        })
+    }
+
+    /// Whether `url` is this node.
+    pub fn is_own_url(&self, url: &str) -> bool {
+        normalise_party_url(url) == self.own_url
+    }
+}

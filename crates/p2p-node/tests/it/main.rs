@@ -1,0 +1,8 @@
+//! The P2P service as real processes on loopback: discovery, push, resend, key validation,
+//! whitelist, garbage, and replicas sharing a database.
+
+mod discovery;
+mod push;
+mod replicas;
+mod security;
+mod support;

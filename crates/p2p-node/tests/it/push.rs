@@ -1,0 +1,176 @@
+//! Pushes in both codecs, resend of what was pushed, a real Tessera payload from the vectors,
+//! and garbage that must change nothing.
+
+use std::path::PathBuf;
+
+use tm_client::p2p::{ResendRequest, ResendType};
+use tm_client::ClientError;
+use tm_core::seal::PrivacyMetadata;
+use tm_core::{KeyPair, Keyring, PayloadCodec, PublicKey, TxHash};
+
+use crate::support::{block_on, client, p2p_node, party, stored_count};
+
+/// A payload from a foreign sender to the node's key, as that sender pushes it.
+fn pushed_to(recipient: &PublicKey, message: &[u8]) -> tm_core::EncodedPayload {
+    let sender = KeyPair::generate().expect("key");
+    Keyring::new(vec![sender.clone()])
+        .encrypt_payload(
+            message,
+            &sender.public,
+            &[recipient.clone(), sender.public.clone()],
+            &PrivacyMetadata::default(),
+        )
+        .expect("seals")
+        .for_recipient(recipient)
+        .expect("strips")
+}
+
+fn resend_individual(url: &str, key: &PublicKey, hash: &TxHash) -> Result<Vec<u8>, ClientError> {
+    block_on(client().resend(
+        url,
+        &ResendRequest {
+            resend_type: ResendType::Individual,
+            public_key: key.clone(),
+            key: Some(hash.to_base64()),
+        },
+    ))
+}
+
+#[test]
+fn payloads_pushed_in_legacy_and_cbor_are_stored_and_can_be_resent() {
+    let node = p2p_node("push", &[]);
+    let url = node.p2p_url();
+    let ours = node.keys[0].public.clone();
+    for (codec, message) in [
+        (PayloadCodec::Legacy, &b"legacy push"[..]),
+        (PayloadCodec::Cbor, &b"cbor push"[..]),
+    ] {
+        let payload = pushed_to(&ours, message);
+        let hash = block_on(client().push(&url, &payload, codec)).expect("pushed");
+        assert_eq!(hash, payload.hash());
+        let resent = resend_individual(&url, &ours, &hash).expect("resent");
+        assert_eq!(
+            PayloadCodec::Legacy.decode(&resent).expect("LEGACY"),
+            payload,
+            "{codec}"
+        );
+        // Pushing the same copy again changes nothing.
+        block_on(client().push(&url, &payload, codec)).expect("pushed again");
+    }
+    assert_eq!(stored_count(&node), 2);
+
+    let unknown = TxHash::of_cipher_text(b"never pushed");
+    match resend_individual(&url, &ours, &unknown) {
+        Err(ClientError::Status {
+            status: 404, body, ..
+        }) => assert!(body.contains("was not found"), "{body}"),
+        other => panic!("expected 404, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_real_tessera_payload_is_stored_under_its_hash() {
+    let vectors = std::env::var("TM_VECTORS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors")
+        });
+    let text =
+        std::fs::read_to_string(vectors.join("payloads/constellation-7nodes-legacy-payloads.json"))
+            .expect("test vectors");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let entry = &json["entries"][0];
+    let bytes = tm_core::b64::decode(
+        entry["encoded_payload_base64"].as_str().expect("b64"),
+        "payload",
+    )
+    .expect("b64");
+    let expected = entry["transaction_hash_base64"].as_str().expect("hash");
+
+    let node = p2p_node("vector", &[]);
+    let url = node.p2p_url();
+    // The peer's own LEGACY bytes, exactly as a Tessera node sends them (no 5.0: LEGACY).
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{url}push"))
+        .header("Content-Type", "application/octet-stream")
+        .header("tesseraSupportedApiVersions", "v1,v2")
+        .body(bytes.clone())
+        .send()
+        .expect("push");
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.text().expect("body"), expected);
+    let recipient = PublicKey::from_base64(
+        json["key_material"]["recipient_public_base64"]
+            .as_str()
+            .expect("key"),
+    )
+    .expect("key");
+    let hash = TxHash::from_base64(expected).expect("hash");
+    let resent = resend_individual(&url, &recipient, &hash).expect("resent");
+    let original = PayloadCodec::Legacy.decode(&bytes).expect("decodes");
+    assert_eq!(
+        PayloadCodec::Legacy.decode(&resent).expect("decodes"),
+        original
+    );
+}
+
+#[test]
+fn garbage_is_refused_with_a_reason_and_changes_nothing() {
+    let node = p2p_node("garbage", &[]);
+    let url = node.p2p_url();
+    let ours = node.keys[0].public.clone();
+    let good = pushed_to(&ours, b"good");
+    block_on(client().push(&url, &good, PayloadCodec::Cbor)).expect("pushed");
+    let parties_before = party(&url);
+    let http = reqwest::blocking::Client::new();
+
+    let legacy = PayloadCodec::Legacy.encode(&pushed_to(&ours, b"cut short"));
+    let cases: Vec<(&str, &str, Vec<u8>)> = vec![
+        ("/push", "v1,v2", b"not a payload".to_vec()),
+        ("/push", "v1,v2", legacy[..legacy.len() / 2].to_vec()),
+        ("/push", "5.0", legacy.clone()),
+        ("/push", "v1", Vec::new()),
+        (
+            "/partyinfo",
+            "5.0",
+            b"\xff\xff\xff\xff\xff\xff\xff\xffjunk".to_vec(),
+        ),
+        ("/partyinfo", "5.0", vec![0, 0, 0, 0, 0, 0, 0, 50, b'h']),
+        ("/partyinfo/validate", "5.0", b"junk".to_vec()),
+        ("/pushPrivacyGroup", "5.0", b"junk".to_vec()),
+    ];
+    for (path, versions, body) in cases {
+        let response = http
+            .post(format!("{}{}", url, path.trim_start_matches('/')))
+            .header("Content-Type", "application/octet-stream")
+            .header("tesseraSupportedApiVersions", versions)
+            .body(body)
+            .send()
+            .expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().unwrap_or_default();
+        assert!((400..500).contains(&status), "{path}: {status} {text}");
+        assert!(!text.is_empty(), "{path}: a reason is given");
+    }
+    for json in [
+        r#"{"type":"SOME","publicKey":"AAAA"}"#,
+        r#"{"publicKey":"AAAA"}"#,
+        r#"{"type":"ALL","publicKey":"%%%"}"#,
+        "[",
+        "{}",
+    ] {
+        let response = http
+            .post(format!("{url}resend"))
+            .header("Content-Type", "application/json")
+            .body(json)
+            .send()
+            .expect("request");
+        assert_eq!(response.status(), 400, "{json}");
+    }
+    assert_eq!(stored_count(&node), 1, "nothing stored by garbage");
+    assert_eq!(party(&url), parties_before, "party store unchanged");
+    // Still working.
+    block_on(client().push(&url, &pushed_to(&ours, b"after"), PayloadCodec::Legacy))
+        .expect("pushed");
+    assert_eq!(stored_count(&node), 2);
+}

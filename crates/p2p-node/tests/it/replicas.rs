@@ -1,0 +1,59 @@
+//! Two p2p-node replicas of one node on one PostgreSQL database: what one learns, the other
+//! answers.
+
+use tm_testkit::{eventually, postgres_schema, TestNode};
+
+use crate::support::{knows, party, DISCOVERY};
+
+#[test]
+fn two_replicas_on_one_postgresql_answer_the_same_party_info() {
+    let mut node = TestNode::new("replicated", 1, &[]);
+    let (url, user, password) = postgres_schema("p2p_replicas");
+    node.use_database(&url, Some(&user), Some(&password));
+    // Replica 1 listens on the advertised address (standing in for the load balancer);
+    // replica 2 binds its own port and advertises the same address, as the HA guide says.
+    let advertised = node.p2p_url();
+    node.start_instance("p2p-node", "replica-1", &[], Some(&advertised));
+    let second_port = tm_testkit::free_port();
+    let second = format!("http://127.0.0.1:{second_port}/");
+    let binding = format!("serverConfigs[0].bindingAddress=http://127.0.0.1:{second_port}");
+    node.start_instance(
+        "p2p-node",
+        "replica-2",
+        &["-o".to_owned(), binding],
+        Some(&second),
+    );
+
+    // A peer announces itself to replica 1 only.
+    let mut peer = TestNode::new("peer", 1, std::slice::from_ref(&advertised));
+    let peer_url = peer.p2p_url();
+    peer.start("p2p-node", Some(&peer_url));
+    let key = peer.keys[0].public.clone();
+    assert!(
+        eventually(DISCOVERY, || knows(&advertised, &key, &peer_url)),
+        "replica 1 did not learn the peer: {:?}",
+        party(&advertised)
+    );
+    // Replica 2 never heard from the peer itself, and answers the same.
+    assert!(
+        knows(&second, &key, &peer_url),
+        "replica 2: {:?}",
+        party(&second)
+    );
+    let one = party(&advertised);
+    let two = party(&second);
+    assert_eq!(one.url, two.url, "both advertise the same address");
+    let mut one_keys: Vec<_> = one
+        .keys
+        .iter()
+        .map(|k| (k.key.to_base64(), k.url.clone()))
+        .collect();
+    let mut two_keys: Vec<_> = two
+        .keys
+        .iter()
+        .map(|k| (k.key.to_base64(), k.url.clone()))
+        .collect();
+    one_keys.sort();
+    two_keys.sort();
+    assert_eq!(one_keys, two_keys);
+}

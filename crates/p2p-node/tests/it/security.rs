@@ -1,0 +1,90 @@
+//! Remote key validation and the whitelist.
+
+use tm_core::partyinfo::{PartyInfo, Recipient};
+use tm_core::KeyPair;
+use tm_testkit::{eventually, TestNode};
+
+use crate::support::{block_on, client, knows, party, DISCOVERY};
+
+#[test]
+fn with_key_validation_a_peer_cannot_claim_a_key_it_does_not_hold() {
+    let mut validator = TestNode::new("validator", 1, &[]);
+    validator.config["features"] = serde_json::json!({ "enableRemoteKeyValidation": true });
+    validator.write_config();
+    let v_url = validator.p2p_url();
+    validator.start("p2p-node", Some(&v_url));
+
+    // An honest node that does not know the validator yet (no peers).
+    let mut honest = TestNode::new("honest", 1, &[]);
+    let h_url = honest.p2p_url();
+    honest.start("p2p-node", Some(&h_url));
+
+    // Someone announces the honest node's URL with a key it does not hold.
+    let stolen = KeyPair::generate().expect("key").public;
+    let claim = PartyInfo {
+        url: h_url.clone(),
+        recipients: vec![Recipient {
+            key: stolen.clone(),
+            url: h_url.clone(),
+        }],
+        parties: vec![],
+    };
+    let before = party(&v_url);
+    let refused = block_on(client().party_info(&v_url, &claim)).expect_err("refused");
+    assert!(
+        matches!(refused, tm_client::ClientError::Status { status: 500, .. }),
+        "{refused}"
+    );
+    assert_eq!(party(&v_url), before, "the store is unchanged");
+    assert!(!knows(&v_url, &stolen, &h_url));
+
+    // The honest node's own announcement validates.
+    honest.config["peer"] = serde_json::json!([{ "url": v_url }]);
+    honest.write_config();
+    honest.stop("p2p-node");
+    honest.start("p2p-node", Some(&h_url));
+    let real = honest.keys[0].public.clone();
+    assert!(
+        eventually(DISCOVERY, || knows(&v_url, &real, &h_url)),
+        "validated key not recorded: {:?}",
+        party(&v_url)
+    );
+    assert!(!knows(&v_url, &stolen, &h_url));
+}
+
+#[test]
+fn with_the_whitelist_on_others_get_401() {
+    // The only allowed peer is another loopback address that nothing listens on.
+    let mut guarded = TestNode::new("guarded", 1, &["http://127.0.0.2:9/".to_owned()]);
+    guarded.config["useWhiteList"] = serde_json::json!(true);
+    guarded.write_config();
+    let url = guarded.p2p_url();
+    guarded.start("p2p-node", Some(&url));
+    let http = reqwest::blocking::Client::new();
+    let response = http.get(format!("{url}partyinfo")).send().expect("request");
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.text().expect("body"), "");
+    let info = PartyInfo {
+        url: "http://127.0.0.1:1/".into(),
+        ..PartyInfo::default()
+    };
+    let refused = block_on(client().party_info(&url, &info)).expect_err("401");
+    assert!(
+        matches!(refused, tm_client::ClientError::Status { status: 401, .. }),
+        "{refused}"
+    );
+
+    // A node whose whitelist lists localhost lets us in.
+    let mut open = TestNode::new("open", 1, &["http://localhost:9/".to_owned()]);
+    open.config["useWhiteList"] = serde_json::json!(true);
+    open.write_config();
+    let open_url = open.p2p_url();
+    open.start("p2p-node", Some(&open_url));
+    assert_eq!(
+        http.get(format!("{open_url}partyinfo"))
+            .send()
+            .expect("request")
+            .status(),
+        200
+    );
+}

@@ -1,0 +1,217 @@
+//! What every service binary (`p2p-node`, `q2t-api`, `thirdparty-api`) shares.
+//!
+//! Each binary is `main` calling [`Service::start`] with its app type, spawning what it runs in
+//! the background, and [`Service::serve`] with its routes. The command line is Tessera's
+//! (`-configfile`, `-o/--override`, `-pidfile`), so an operator's start script keeps working.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use clap::Parser;
+use tm_config::{AppType, Config, EnvOverrides, LoadOptions, Profile};
+use tm_http::metrics::{self, Metrics};
+use tm_http::{common, Listen};
+use tm_manager::Node;
+
+/// Largest request body accepted (payloads can be large contracts).
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// The command line of every service.
+#[derive(Debug, Parser)]
+pub struct Cli {
+    /// The Tessera config file (`-configfile` is accepted too).
+    #[arg(
+        long = "configfile",
+        visible_alias = "config-file",
+        value_name = "PATH"
+    )]
+    pub configfile: PathBuf,
+    /// Overrides a config value, e.g. `-o jdbc.url=jdbc:sqlite:/data/tm.db`.
+    #[arg(short = 'o', long = "override", value_name = "PATH=VALUE")]
+    pub overrides: Vec<String>,
+    /// Prints the effective config as JSON (secrets redacted) and exits.
+    #[arg(long)]
+    pub dump_config: bool,
+    /// Writes the process id to this file (`-pidfile` is accepted too).
+    #[arg(long = "pidfile", value_name = "PATH")]
+    pub pidfile: Option<PathBuf>,
+    /// Logs as JSON lines instead of text.
+    #[arg(long)]
+    pub json_logs: bool,
+}
+
+/// Rewrites Tessera's single-dash long options (`-configfile`, `-pidfile`) to `--` form.
+pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    args.into_iter()
+        .map(|arg| match arg.to_str() {
+            Some(a)
+                if ["-configfile", "-pidfile", "-config-file"]
+                    .iter()
+                    .any(|opt| a == *opt || a.starts_with(&format!("{opt}="))) =>
+            {
+                OsString::from(format!("-{a}"))
+            }
+            _ => arg,
+        })
+        .collect()
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// A service that has read its config and connected its database and enclave.
+pub struct Service {
+    /// Which `serverConfigs` entry it serves.
+    pub app: AppType,
+    /// Its name in logs and metrics (`p2p`, `q2t`, `thirdparty`).
+    pub name: &'static str,
+    /// The config.
+    pub config: Config,
+    /// The transaction manager.
+    pub node: Node,
+}
+
+impl Service {
+    /// Parses the command line, loads and validates the config, connects the database and the
+    /// enclave. On failure prints why and returns the exit code (Tessera's: 1 invalid config,
+    /// 2 other errors, 3 unreadable config, 4 bad command line; 0 after `--dump-config`).
+    pub async fn start(
+        app: AppType,
+        name: &'static str,
+        args: impl IntoIterator<Item = OsString>,
+    ) -> Result<Self, ExitCode> {
+        let cli = match Cli::try_parse_from(normalize_args(args)) {
+            Ok(cli) => cli,
+            Err(e) => {
+                let _ = e.print();
+                return Err(if e.use_stderr() {
+                    ExitCode::from(4)
+                } else {
+                    ExitCode::SUCCESS
+                });
+            }
+        };
+        init_logging(cli.json_logs);
+        let options = LoadOptions {
+            overrides: cli.overrides.clone(),
+            env: EnvOverrides::Process,
+            profile: Profile::Node,
+        };
+        let config = match tm_config::load_file(&cli.configfile, &options) {
+            Ok(loaded) => loaded.config,
+            Err(e) => {
+                eprintln!("ERROR: {e}");
+                return Err(ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)));
+            }
+        };
+        if cli.dump_config {
+            println!("{}", config.to_redacted_json());
+            return Err(ExitCode::SUCCESS);
+        }
+        if config.server(app.clone()).is_none() {
+            eprintln!(
+                "ERROR: Config validation issue: serverConfigs has no {} server",
+                app.as_str()
+            );
+            return Err(ExitCode::from(1));
+        }
+        let node = match Node::from_config(&config).await {
+            Ok(node) => node,
+            Err(e) => {
+                eprintln!("ERROR: {e}");
+                return Err(ExitCode::from(2));
+            }
+        };
+        if let Some(pidfile) = &cli.pidfile {
+            if let Err(e) = std::fs::write(pidfile, std::process::id().to_string()) {
+                eprintln!("ERROR: cannot write pid file {}: {e}", pidfile.display());
+                return Err(ExitCode::from(2));
+            }
+        }
+        Ok(Self {
+            app,
+            name,
+            config,
+            node,
+        })
+    }
+
+    /// Where this service listens: its `bindingAddress` (default `serverAddress`).
+    pub fn listen(&self) -> Result<Listen, String> {
+        let server = self
+            .config
+            .server(self.app.clone())
+            .ok_or_else(|| format!("no {} server configured", self.app.as_str()))?;
+        let address = server.binding_address().map_err(|e| e.to_string())?;
+        match (&address, address.host_port()) {
+            (tm_config::ServerAddress::Unix(path), _) => Ok(Listen::Unix(path.clone())),
+            (_, Some(host_port)) => Ok(Listen::Tcp(host_port)),
+            _ => Err(format!("cannot listen on {address:?}")),
+        }
+    }
+
+    /// Serves the common endpoints, metrics and `routes` until the process is stopped.
+    /// `routes` gets the [`Node`] as `web::Data<Node>` app data.
+    pub async fn serve<F>(self, routes: F) -> ExitCode
+    where
+        F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+    {
+        let listen = match self.listen() {
+            Ok(listen) => listen,
+            Err(e) => {
+                eprintln!("ERROR: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let bound = match listen.open() {
+            Ok(bound) => bound,
+            Err(e) => {
+                eprintln!("ERROR: cannot listen on {listen}: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let where_ = bound.describe();
+        let metrics = Metrics::new(self.name);
+        let node = web::Data::new(self.node.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(node.clone())
+                .app_data(web::Data::new(metrics.clone()))
+                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+                .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES))
+                .wrap(from_fn(metrics::track))
+                .configure(common::configure)
+                .configure(metrics::configure)
+                .configure(routes.clone())
+        });
+        let server = match tm_http::listen_on!(server, bound) {
+            Ok(server) => server.run(),
+            Err(e) => {
+                eprintln!("ERROR: cannot serve on {where_}: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        tracing::info!(app = self.app.as_str(), listen = %where_, advertised = %self.node.settings.own_url, "{} started", self.name);
+        match server.await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ERROR: {e}");
+                ExitCode::from(2)
+            }
+        }
+    }
+}
