@@ -120,6 +120,11 @@ start_server() {
         log "already running ($PGDATA)"
         return 0
     fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+        log "port $PORT is taken by another server (another checkout's target/pgdata?):" \
+            "stop it, or set TM_PG_PORT and TM_TEST_POSTGRES_URL"
+        exit 1
+    fi
     init_cluster
     chown -R "$OS_USER" "$PGDATA"
     log "starting on 127.0.0.1:$PORT"
