@@ -1,3 +1,4 @@
 //! The typed clients against real HTTP servers on loopback.
 
 mod p2p;
+mod q2t;

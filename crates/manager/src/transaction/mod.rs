@@ -1,2 +1,103 @@
 //! The Q2T and ThirdParty side of the transaction manager: send, receive, raw transactions,
 //! signed transactions, deletes and queries (node.md §4.1, api.md §3).
+//!
+//! The HTTP layer decodes requests into the plain types here ([`SendParams`],
+//! [`SignedParams`]) and renders [`Sent`] and [`Received`]; every rule that decides what is
+//! stored, pushed or refused lives in this module (`TransactionManagerImpl`,
+//! `PrivacyHelperImpl`).
+
+mod query;
+mod send;
+
+use tm_core::payload::PrivacyGroupId;
+use tm_core::{PrivacyMode, PublicKey, TxHash};
+
+/// What `/send`, `/sendraw` and `/encodedpayload/create` ask for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SendParams {
+    /// The plaintext (non-empty).
+    pub payload: Vec<u8>,
+    /// The sender; the enclave's default key when absent.
+    pub from: Option<PublicKey>,
+    /// The recipients as given (the sender and forwarding keys are added).
+    pub to: Vec<PublicKey>,
+    /// The privacy mode.
+    pub privacy_mode: PrivacyMode,
+    /// Hashes of earlier transactions this one affects.
+    pub affected: Vec<TxHash>,
+    /// The PSV execution hash as the UTF-8 bytes of what the client sent.
+    pub exec_hash: Vec<u8>,
+    /// The privacy group: its members become the recipients.
+    pub privacy_group_id: Option<PrivacyGroupId>,
+    /// Mandatory recipients (MANDATORY_RECIPIENTS only).
+    pub mandatory_recipients: Vec<PublicKey>,
+}
+
+/// What `/sendsignedtx` asks for: a raw transaction stored by `/storeraw`, re-wrapped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedParams {
+    /// The raw transaction's hash.
+    pub hash: TxHash,
+    /// The recipients as given (forwarding keys and the raw sender are added).
+    pub to: Vec<PublicKey>,
+    /// The privacy mode.
+    pub privacy_mode: PrivacyMode,
+    /// Hashes of earlier transactions this one affects.
+    pub affected: Vec<TxHash>,
+    /// The PSV execution hash (UTF-8 bytes).
+    pub exec_hash: Vec<u8>,
+    /// The privacy group: its members become the recipients.
+    pub privacy_group_id: Option<PrivacyGroupId>,
+    /// Mandatory recipients.
+    pub mandatory_recipients: Vec<PublicKey>,
+}
+
+impl SignedParams {
+    /// A standard-private re-wrap of `hash` for `to` (the octet-stream `/sendsignedtx`).
+    pub fn standard(hash: TxHash, to: Vec<PublicKey>) -> Self {
+        Self {
+            hash,
+            to,
+            privacy_mode: PrivacyMode::StandardPrivate,
+            affected: Vec::new(),
+            exec_hash: Vec::new(),
+            privacy_group_id: None,
+            mandatory_recipients: Vec::new(),
+        }
+    }
+}
+
+/// The result of a send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sent {
+    /// The transaction hash.
+    pub hash: TxHash,
+    /// Our keys among the sender and the recipients.
+    pub managed_parties: Vec<PublicKey>,
+    /// The sender key used.
+    pub sender: PublicKey,
+}
+
+/// A decrypted transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// The plaintext.
+    pub payload: Vec<u8>,
+    /// The privacy mode (raw transactions report STANDARD_PRIVATE).
+    pub privacy_mode: PrivacyMode,
+    /// Hashes of the affected contract transactions.
+    pub affected: Vec<TxHash>,
+    /// The exec hash bytes as stored.
+    pub exec_hash: Vec<u8>,
+    /// Our keys among the payload's recipients.
+    pub managed_parties: Vec<PublicKey>,
+    /// The sender.
+    pub sender: PublicKey,
+    /// The privacy group, if any.
+    pub privacy_group_id: Option<PrivacyGroupId>,
+}
+
+/// Tessera's text for a transaction this node does not hold.
+pub(crate) fn not_found(hash: &TxHash) -> crate::ManagerError {
+    crate::ManagerError::NotFound(format!("Message with hash {hash} was not found"))
+}

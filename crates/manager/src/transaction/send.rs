@@ -1,0 +1,392 @@
+//! Sending: `/send`, `/sendraw`, `/sendsignedtx`, `/storeraw` and `/encodedpayload/create`
+//! (node.md §4.1, `TransactionManagerImpl.send`, `PrivacyHelperImpl`, `RestPayloadPublisher`).
+
+use std::collections::BTreeSet;
+
+use tm_core::payload::PrivacyGroupId;
+use tm_core::seal::{PrivacyMetadata, RawTransaction};
+use tm_core::{EncodedPayload, PrivacyMode, PublicKey, TxHash};
+use tm_store::{EncryptedRawTransaction, StoreError};
+use tokio::task::JoinSet;
+
+use super::{SendParams, Sent, SignedParams};
+use crate::party::Route;
+use crate::{ManagerError, Node};
+
+/// Appends `keys` to `list`, skipping those already present (order kept, as Java's
+/// `distinct()` keeps it).
+fn extend_distinct(list: &mut Vec<PublicKey>, keys: impl IntoIterator<Item = PublicKey>) {
+    for key in keys {
+        if !list.contains(&key) {
+            list.push(key);
+        }
+    }
+}
+
+/// One remote recipient and the node its copy goes to.
+struct Delivery {
+    key: PublicKey,
+    route: Route,
+}
+
+impl Node {
+    /// The sender key: the one given, or the enclave's default key.
+    async fn sender_or_default(&self, from: Option<PublicKey>) -> Result<PublicKey, ManagerError> {
+        match from {
+            Some(key) => Ok(key),
+            None => Ok(self.enclave.default_public_key().await?),
+        }
+    }
+
+    /// Members of an active privacy group (404 `Privacy group Id[...] not found` otherwise).
+    pub async fn privacy_group_members(
+        &self,
+        id: &PrivacyGroupId,
+    ) -> Result<Vec<PublicKey>, ManagerError> {
+        let not_found = || {
+            ManagerError::NotFound(format!(
+                "Privacy group Id[{}] not found",
+                tm_core::b64::encode(id.as_bytes())
+            ))
+        };
+        let row = self
+            .store
+            .find_privacy_group(id.clone())
+            .await?
+            .ok_or_else(not_found)?;
+        let record = row
+            .record()
+            .map_err(|e| ManagerError::Store(StoreError::Database(e.to_string())))?;
+        if record.state != "ACTIVE" {
+            return Err(not_found());
+        }
+        Ok(record.members)
+    }
+
+    /// `PrivacyHelper`: looks up the affected transactions (403 if one is missing) and checks
+    /// the privacy rules of a send against them; returns the metadata to encrypt with.
+    async fn privacy_metadata(
+        &self,
+        privacy_mode: PrivacyMode,
+        recipients: &[PublicKey],
+        affected: &[TxHash],
+        exec_hash: Vec<u8>,
+        privacy_group_id: Option<PrivacyGroupId>,
+        mandatory: &[PublicKey],
+    ) -> Result<PrivacyMetadata, ManagerError> {
+        let wanted: BTreeSet<TxHash> = affected.iter().cloned().collect();
+        let found = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            self.store
+                .find_payloads(wanted.iter().cloned().collect())
+                .await?
+        };
+        if let Some(missing) = wanted
+            .iter()
+            .find(|hash| !found.iter().any(|stored| &stored.hash == *hash))
+        {
+            return Err(ManagerError::Forbidden(format!(
+                "Unable to find affectedContractTransaction {missing}"
+            )));
+        }
+        if privacy_mode != PrivacyMode::StandardPrivate && !self.settings.privacy_enhancements {
+            return Err(ManagerError::Forbidden(
+                "Enhanced Privacy is not enabled".into(),
+            ));
+        }
+        let mandatory: BTreeSet<PublicKey> = if privacy_mode == PrivacyMode::MandatoryRecipients {
+            mandatory.iter().cloned().collect()
+        } else {
+            BTreeSet::new()
+        };
+        if privacy_mode == PrivacyMode::MandatoryRecipients
+            && !mandatory.iter().all(|key| recipients.contains(key))
+        {
+            return Err(ManagerError::Forbidden(
+                "One or more mandatory recipients not included in the participant list".into(),
+            ));
+        }
+        let ours: BTreeSet<&PublicKey> = recipients.iter().collect();
+        for stored in &found {
+            let theirs: BTreeSet<&PublicKey> = stored.payload.recipient_keys.iter().collect();
+            if privacy_mode == PrivacyMode::PrivateStateValidation && ours != theirs {
+                return Err(ManagerError::Forbidden(format!(
+                    "Recipients mismatched for Affected Txn {}",
+                    stored.hash
+                )));
+            }
+            if stored.payload.privacy_mode != privacy_mode
+                || !stored.payload.mandatory_recipients.is_subset(&mandatory)
+            {
+                return Err(ManagerError::Forbidden(format!(
+                    "Privacy metadata mismatched with Affected Txn {}",
+                    stored.hash
+                )));
+            }
+        }
+        Ok(PrivacyMetadata {
+            privacy_mode,
+            affected: found
+                .into_iter()
+                .map(|stored| (stored.hash, stored.payload))
+                .collect(),
+            exec_hash,
+            privacy_group_id,
+            mandatory_recipients: mandatory,
+        })
+    }
+
+    /// The final recipient list of a send: the group's members (or the given keys), the sender
+    /// and the forwarding keys, without duplicates.
+    async fn recipients_for(
+        &self,
+        to: Vec<PublicKey>,
+        sender: &PublicKey,
+        privacy_group_id: Option<&PrivacyGroupId>,
+    ) -> Result<Vec<PublicKey>, ManagerError> {
+        let given = match privacy_group_id {
+            Some(id) => self.privacy_group_members(id).await?,
+            None => to,
+        };
+        let mut recipients = Vec::with_capacity(given.len() + 1);
+        extend_distinct(&mut recipients, given);
+        extend_distinct(&mut recipients, [sender.clone()]);
+        extend_distinct(&mut recipients, self.enclave.forwarding_keys().await?);
+        Ok(recipients)
+    }
+
+    /// `/send` and `/sendraw`: encrypts for the sender, the recipients and the forwarding keys,
+    /// stores, and pushes to every remote recipient. The first failed push fails the call and
+    /// the stored row is removed again (pushes that succeeded are not undone, as in Tessera).
+    pub async fn send(&self, params: SendParams) -> Result<Sent, ManagerError> {
+        if params.payload.is_empty() {
+            return Err(ManagerError::BadRequest("payload is required".into()));
+        }
+        let sender = self.sender_or_default(params.from).await?;
+        let recipients = self
+            .recipients_for(params.to, &sender, params.privacy_group_id.as_ref())
+            .await?;
+        let metadata = self
+            .privacy_metadata(
+                params.privacy_mode,
+                &recipients,
+                &params.affected,
+                params.exec_hash,
+                params.privacy_group_id,
+                &params.mandatory_recipients,
+            )
+            .await?;
+        let payload = self
+            .enclave
+            .encrypt_payload(&params.payload, &sender, &recipients, &metadata)
+            .await?;
+        self.store_and_distribute(payload, &recipients, sender)
+            .await
+    }
+
+    /// `/sendsignedtx`: boxes the key of a raw transaction stored by `/storeraw` for the
+    /// recipients, stores it under the raw hash and pushes it like [`Node::send`].
+    pub async fn send_signed(&self, params: SignedParams) -> Result<Sent, ManagerError> {
+        let raw = self
+            .store
+            .find_raw(params.hash.clone())
+            .await?
+            .ok_or_else(|| {
+                ManagerError::NotFound(format!(
+                    "Raw Transaction with hash {} was not found",
+                    params.hash
+                ))
+            })?;
+        let raw = RawTransaction {
+            encrypted_payload: raw.encrypted_payload,
+            encrypted_key: raw.encrypted_key,
+            nonce: raw.nonce.into(),
+            sender: raw.sender,
+        };
+        let recipients = self
+            .recipients_for(params.to, &raw.sender, params.privacy_group_id.as_ref())
+            .await?;
+        let metadata = self
+            .privacy_metadata(
+                params.privacy_mode,
+                &recipients,
+                &params.affected,
+                params.exec_hash,
+                params.privacy_group_id,
+                &params.mandatory_recipients,
+            )
+            .await?;
+        let payload = self
+            .enclave
+            .encrypt_raw_for_recipients(&raw, &recipients, &metadata)
+            .await?;
+        self.store_and_distribute(payload, &recipients, raw.sender)
+            .await
+    }
+
+    /// `/encodedpayload/create`: encrypts as a send would (sender and forwarding keys added,
+    /// privacy rules checked) without storing or pushing anything.
+    pub async fn encrypt_only(&self, params: SendParams) -> Result<EncodedPayload, ManagerError> {
+        if params.payload.is_empty() {
+            return Err(ManagerError::BadRequest("payload is required".into()));
+        }
+        let sender = self.sender_or_default(params.from).await?;
+        let mut recipients = vec![sender.clone()];
+        extend_distinct(&mut recipients, params.to);
+        extend_distinct(&mut recipients, self.enclave.forwarding_keys().await?);
+        let metadata = self
+            .privacy_metadata(
+                params.privacy_mode,
+                &recipients,
+                &params.affected,
+                params.exec_hash,
+                params.privacy_group_id,
+                &params.mandatory_recipients,
+            )
+            .await?;
+        Ok(self
+            .enclave
+            .encrypt_payload(&params.payload, &sender, &recipients, &metadata)
+            .await?)
+    }
+
+    /// `/storeraw`: seals the payload for the sender alone and keeps it in the raw table.
+    pub async fn store_raw(
+        &self,
+        payload: Vec<u8>,
+        from: Option<PublicKey>,
+    ) -> Result<TxHash, ManagerError> {
+        if payload.is_empty() {
+            return Err(ManagerError::BadRequest("payload is required".into()));
+        }
+        let sender = self.sender_or_default(from).await?;
+        let raw = self.enclave.encrypt_raw_payload(&payload, &sender).await?;
+        let hash = raw.hash();
+        self.store
+            .store_raw(EncryptedRawTransaction {
+                hash: hash.clone(),
+                encrypted_payload: raw.encrypted_payload,
+                encrypted_key: raw.encrypted_key,
+                nonce: raw.nonce.0,
+                sender: raw.sender,
+                timestamp: None,
+            })
+            .await?;
+        Ok(hash)
+    }
+
+    /// Stores a freshly encrypted payload and pushes it to every remote recipient; on any
+    /// failure the row is deleted again, so a failed send leaves nothing behind.
+    async fn store_and_distribute(
+        &self,
+        payload: EncodedPayload,
+        recipients: &[PublicKey],
+        sender: PublicKey,
+    ) -> Result<Sent, ManagerError> {
+        let ours = self.enclave.public_keys().await?;
+        let managed_parties: Vec<PublicKey> = recipients
+            .iter()
+            .filter(|key| ours.contains(key))
+            .cloned()
+            .collect();
+        // Routes and capabilities first: a send refused here (404, 403) touches nothing.
+        let mut deliveries = Vec::new();
+        for key in recipients.iter().filter(|key| !ours.contains(key)) {
+            let route = self.route(key).await?;
+            check_capabilities(&payload, key, &route)?;
+            deliveries.push(Delivery {
+                key: key.clone(),
+                route,
+            });
+        }
+        let hash = payload.hash();
+        let row = payload.clone();
+        let duplicate = hash.to_base64();
+        self.store
+            .upsert_payload_with(hash.clone(), move |existing| match existing {
+                None => Ok(Some(row.clone())),
+                // Tessera's insert fails on an existing primary key (a `/sendsignedtx` repeated).
+                Some(_) => Err(StoreError::InvalidExistingTransaction {
+                    hash: duplicate.clone(),
+                }),
+            })
+            .await?;
+        if let Err(error) = self.push_all(&payload, deliveries).await {
+            tracing::warn!(%hash, "send failed, removing the stored transaction: {error}");
+            if let Err(e) = self.store.delete_payload(hash.clone()).await {
+                tracing::error!(%hash, "could not remove the transaction of a failed send: {e}");
+            }
+            return Err(error);
+        }
+        Ok(Sent {
+            hash,
+            managed_parties,
+            sender,
+        })
+    }
+
+    /// Pushes each recipient's copy in parallel; the first failure cancels the rest.
+    async fn push_all(
+        &self,
+        payload: &EncodedPayload,
+        deliveries: Vec<Delivery>,
+    ) -> Result<(), ManagerError> {
+        let mut pushes = JoinSet::new();
+        for delivery in deliveries {
+            let copy = payload
+                .for_recipient(&delivery.key)
+                .map_err(|e| ManagerError::Enclave(e.into()))?;
+            let p2p = self.p2p.clone();
+            pushes.spawn(async move {
+                let codec = delivery.route.codec();
+                p2p.push(&delivery.route.url, &copy, codec)
+                    .await
+                    .map_err(|e| push_error(&delivery.route.url, e))
+            });
+        }
+        while let Some(joined) = pushes.join_next().await {
+            let result = joined.map_err(|e| ManagerError::Config(format!("push task: {e}")))?;
+            if let Err(error) = result {
+                pushes.abort_all();
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A push that failed: offline is 410; any other answer is Tessera's `PublishPayloadException`
+/// (500 `Unable to push payload to recipient url <url>`).
+fn push_error(url: &str, error: tm_client::ClientError) -> ManagerError {
+    if error.is_offline() {
+        ManagerError::NodeOffline(error.to_string())
+    } else {
+        tracing::warn!(%url, "push refused: {error}");
+        ManagerError::PushFailed(format!("Unable to push payload to recipient url {url}"))
+    }
+}
+
+/// `RestPayloadPublisher`'s checks of what the recipient's node advertised.
+fn check_capabilities(
+    payload: &EncodedPayload,
+    key: &PublicKey,
+    route: &Route,
+) -> Result<(), ManagerError> {
+    if payload.privacy_mode != PrivacyMode::StandardPrivate && !route.supports("v2") {
+        return Err(ManagerError::Forbidden(format!(
+            "Transactions with enhanced privacy is not currently supported on recipient {key}"
+        )));
+    }
+    if payload.privacy_mode == PrivacyMode::MandatoryRecipients && !route.supports("4.0") {
+        return Err(ManagerError::Forbidden(format!(
+            "Transactions with mandatory recipients are not currently supported on recipient {key}"
+        )));
+    }
+    if payload.privacy_group_id.is_some() && !route.supports("3.0") {
+        return Err(ManagerError::Forbidden(format!(
+            "Transactions with privacy group is not currently supported on recipient {key}"
+        )));
+    }
+    Ok(())
+}

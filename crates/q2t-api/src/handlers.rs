@@ -1,0 +1,557 @@
+//! The route handlers: decode the request as Tessera's resource does, call the transaction
+//! manager, render its answer. `thirdparty-api` reuses [`store_raw`], [`keys`] and
+//! [`party_info_keys`].
+
+use actix_web::http::header::LOCATION;
+use actix_web::{web, HttpRequest, HttpResponse};
+use tm_client::q2t::{
+    encode_hash, DeleteRequest, EncodedPayloadJson, KeyEntry, KeysResponse, MediaType,
+    PathEncoding, PrivacyGroupResponse, ReceiveResponse, SendRequest, SendResponse,
+    SendSignedRequest, StoreRawRequest, StoreRawResponse, HEADER_FROM, HEADER_KEY, HEADER_TO,
+    OCTET_STREAM,
+};
+use tm_core::payload::{Nonce, PrivacyGroupId, RecipientBox, SecurityHash};
+use tm_core::{EncodedPayload, PrivacyMode, PublicKey, TxHash};
+use tm_http::ApiError;
+use tm_manager::transaction::{Received, SendParams, Sent, SignedParams};
+use tm_manager::{ManagerError, Node};
+
+use crate::media::{self, accept_variant, json_variant};
+use crate::{input, Q2tSettings};
+
+const ALL: [MediaType; 4] = MediaType::ALL;
+const JSON_AND_2_1: [MediaType; 2] = [MediaType::Json, MediaType::V2_1];
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+fn text(status: actix_web::http::StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/plain")
+        .body(body)
+}
+
+fn json_response<T: serde::Serialize>(
+    status: actix_web::http::StatusCode,
+    media: MediaType,
+    value: &T,
+) -> Result<HttpResponse> {
+    let body = serde_json::to_vec(value)
+        .map_err(|e| ApiError::internal(format!("cannot render the answer: {e}")))?;
+    Ok(HttpResponse::build(status)
+        .content_type(media.as_str())
+        .body(body))
+}
+
+/// `Location: <base>/transaction/<hash, form-encoded>`, as Jersey resolves Tessera's relative
+/// location against the request's base URI.
+fn location(req: &HttpRequest, hash: &TxHash) -> String {
+    let info = req.connection_info();
+    format!(
+        "{}://{}/transaction/{}",
+        info.scheme(),
+        info.host(),
+        encode_hash(&hash.to_base64(), PathEncoding::Form)
+    )
+}
+
+fn b64_list(keys: &[PublicKey]) -> Vec<String> {
+    keys.iter().map(PublicKey::to_base64).collect()
+}
+
+fn send_response(sent: &Sent, media: MediaType) -> SendResponse {
+    SendResponse {
+        key: sent.hash.to_base64(),
+        managed_parties: media
+            .is_multi_tenant()
+            .then(|| b64_list(&sent.managed_parties)),
+        sender_key: media.is_multi_tenant().then(|| sent.sender.to_base64()),
+    }
+}
+
+fn privacy_group_id(text: Option<&str>, media: MediaType) -> Result<Option<PrivacyGroupId>> {
+    // Privacy groups arrived with the 2.1/3.0 resource; the plain JSON resource ignores them.
+    if media == MediaType::Json {
+        return Ok(None);
+    }
+    text.map(|t| {
+        tm_core::b64::decode(t, "privacy group id")
+            .map(PrivacyGroupId)
+            .map_err(|_| ApiError::internal("Illegal base64 character in privacyGroupId"))
+    })
+    .transpose()
+}
+
+/// `@PrivacyValid`: PSV needs an exec hash.
+fn check_exec_hash(mode: PrivacyMode, exec_hash: Option<&str>) -> Result<()> {
+    if mode == PrivacyMode::PrivateStateValidation && exec_hash.is_none_or(str::is_empty) {
+        return Err(ApiError::bad_request("Exec hash missing"));
+    }
+    Ok(())
+}
+
+fn send_params(request: SendRequest, media: MediaType) -> Result<SendParams> {
+    if request.payload.is_empty() {
+        return Err(ApiError::bad_request("payload is required"));
+    }
+    let privacy_mode = PrivacyMode::from_flag(i64::from(request.privacy_flag));
+    check_exec_hash(privacy_mode, request.exec_hash.as_deref())?;
+    Ok(SendParams {
+        from: request
+            .from
+            .as_deref()
+            .map(|from| input::key(from, "from"))
+            .transpose()?,
+        to: input::keys(request.to.as_deref(), "to")?,
+        privacy_mode,
+        affected: input::hashes(
+            request.affected_contract_transactions.as_deref(),
+            "affectedContractTransactions",
+        )?,
+        exec_hash: request.exec_hash.unwrap_or_default().into_bytes(),
+        privacy_group_id: privacy_group_id(request.privacy_group_id.as_deref(), media)?,
+        mandatory_recipients: if media == MediaType::V4_0 {
+            input::keys(
+                request.mandatory_recipients.as_deref(),
+                "mandatoryRecipients",
+            )?
+        } else {
+            Vec::new()
+        },
+        payload: request.payload,
+    })
+}
+
+/// `POST /send` (api.md §3.1): 201, `Location`, the variant's JSON.
+pub async fn send(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let media = json_variant(&req, &ALL)?;
+    let params = send_params(input::json(&body)?, media)?;
+    let sent = node.send(params).await?;
+    let mut response = json_response(
+        actix_web::http::StatusCode::CREATED,
+        media,
+        &send_response(&sent, media),
+    )?;
+    insert_location(&mut response, &location(&req, &sent.hash));
+    Ok(response)
+}
+
+fn insert_location(response: &mut HttpResponse, value: &str) {
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(value) {
+        response.headers_mut().insert(LOCATION, value);
+    }
+}
+
+/// `POST /sendsignedtx` (api.md §3.2): the octet-stream form (raw hash bytes, `c11n-to`;
+/// 200 text) or the JSON forms (201).
+pub async fn send_signed(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    if media::is_octet_stream(&req) {
+        if body.is_empty() {
+            return Err(ApiError::bad_request(
+                "the signed transaction hash is required",
+            ));
+        }
+        let to = input::header_keys(&req, HEADER_TO)?;
+        let sent = node
+            .send_signed(SignedParams::standard(
+                TxHash::from_bytes(body.to_vec()),
+                to,
+            ))
+            .await?;
+        let mut response = text(actix_web::http::StatusCode::OK, sent.hash.to_base64());
+        insert_location(&mut response, &location(&req, &sent.hash));
+        return Ok(response);
+    }
+    let media = json_variant(&req, &ALL)?;
+    let request: SendSignedRequest = input::json(&body)?;
+    if request.hash.is_empty() {
+        return Err(ApiError::bad_request("hash is required"));
+    }
+    let privacy_mode = PrivacyMode::from_flag(i64::from(request.privacy_flag));
+    check_exec_hash(privacy_mode, request.exec_hash.as_deref())?;
+    let params = SignedParams {
+        to: input::keys(request.to.as_deref(), "to")?,
+        privacy_mode,
+        affected: input::hashes(
+            request.affected_contract_transactions.as_deref(),
+            "affectedContractTransactions",
+        )?,
+        exec_hash: request.exec_hash.unwrap_or_default().into_bytes(),
+        privacy_group_id: privacy_group_id(request.privacy_group_id.as_deref(), media)?,
+        mandatory_recipients: if media == MediaType::V4_0 {
+            input::keys(
+                request.mandatory_recipients.as_deref(),
+                "mandatoryRecipients",
+            )?
+        } else {
+            Vec::new()
+        },
+        hash: TxHash::from_bytes(request.hash),
+    };
+    let sent = node.send_signed(params).await?;
+    let mut response = json_response(
+        actix_web::http::StatusCode::CREATED,
+        media,
+        &send_response(&sent, media),
+    )?;
+    insert_location(&mut response, &location(&req, &sent.hash));
+    Ok(response)
+}
+
+/// `POST /sendraw` (api.md §3.3): binary plaintext, `c11n-from`, `c11n-to`; 200 text hash.
+pub async fn send_raw(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    media::require_octet_stream_or_none(&req)?;
+    if body.is_empty() {
+        return Err(ApiError::bad_request("a payload is required"));
+    }
+    let from = input::header_base64(&req, HEADER_FROM)?
+        .filter(|bytes| !bytes.is_empty())
+        .map(PublicKey::from_bytes);
+    let to = input::header_keys(&req, HEADER_TO)?;
+    let sent = node
+        .send(SendParams {
+            payload: body.to_vec(),
+            from,
+            to,
+            ..SendParams::default()
+        })
+        .await?;
+    let mut response = text(actix_web::http::StatusCode::OK, sent.hash.to_base64());
+    insert_location(&mut response, &location(&req, &sent.hash));
+    Ok(response)
+}
+
+/// `POST /storeraw` (api.md §3.4; Q2T and ThirdParty): 200 `{"key"}`.
+pub async fn store_raw(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let media = json_variant(&req, &JSON_AND_2_1)?;
+    let request: StoreRawRequest = input::json(&body)?;
+    if request.payload.is_empty() {
+        return Err(ApiError::bad_request("payload is required"));
+    }
+    let hash = node
+        .store_raw(request.payload, request.from.map(PublicKey::from_bytes))
+        .await?;
+    json_response(
+        actix_web::http::StatusCode::OK,
+        media,
+        &StoreRawResponse {
+            key: hash.as_bytes().to_vec(),
+        },
+    )
+}
+
+fn receive_response(received: Received, media: MediaType, raw: bool) -> ReceiveResponse {
+    ReceiveResponse {
+        payload: received.payload,
+        privacy_flag: i32::from(received.privacy_mode.flag()),
+        affected_contract_transactions: received.affected.iter().map(TxHash::to_base64).collect(),
+        exec_hash: (!raw).then(|| String::from_utf8_lossy(&received.exec_hash).into_owned()),
+        managed_parties: media
+            .is_multi_tenant()
+            .then(|| b64_list(&received.managed_parties)),
+        sender_key: media.is_multi_tenant().then(|| received.sender.to_base64()),
+        privacy_group_id: received
+            .privacy_group_id
+            .map(|id| tm_core::b64::encode(id.as_bytes())),
+    }
+}
+
+/// `GET /transaction/{hash}` (api.md §3.5): `?to=`, `?isRaw=`; the variant by `Accept`.
+pub async fn receive(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
+    let media = accept_variant(&req, &[MediaType::Json, MediaType::V2_1, MediaType::V3_0])?;
+    let hash = input::path_hash_validated(&req)?;
+    let raw = match input::query_param(&req, "isRaw") {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(_) => return Err(ApiError::bad_request("isRaw must be true or false")),
+    };
+    let to = input::query_param(&req, "to")
+        .filter(|t| !t.is_empty())
+        .map(|t| input::key(&t, "to"))
+        .transpose()?;
+    let received = node.receive(&hash, to, raw).await?;
+    json_response(
+        actix_web::http::StatusCode::OK,
+        media,
+        &receive_response(received, media, raw),
+    )
+}
+
+/// `DELETE /transaction/{hash}` (api.md §3.6): 204; 404 with an empty body.
+pub async fn delete(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
+    let hash = input::path_hash(&req)?;
+    node.delete_transaction(&hash).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /delete` (api.md §3.11, deprecated): 200 `Delete successful`.
+pub async fn delete_deprecated(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    json_variant(&req, &[MediaType::Json])?;
+    let request: DeleteRequest = input::json(&body)?;
+    if request.key.is_empty() {
+        return Err(ApiError::bad_request("key is required"));
+    }
+    let hash = TxHash::from_base64(&request.key)
+        .map_err(|_| ApiError::internal("Illegal base64 character in key"))?;
+    node.delete_transaction(&hash).await?;
+    Ok(text(
+        actix_web::http::StatusCode::OK,
+        "Delete successful".into(),
+    ))
+}
+
+/// `GET /transaction/{hash}/isSender` (api.md §3.7): `true` or `false`.
+pub async fn is_sender(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
+    let hash = input::path_hash(&req)?;
+    let answer = node.is_sender(&hash).await?;
+    Ok(text(actix_web::http::StatusCode::OK, answer.to_string()))
+}
+
+/// `GET /transaction/{hash}/participants` (api.md §3.8): comma-separated keys.
+pub async fn participants(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
+    let hash = input::path_hash(&req)?;
+    let keys = node.participants(&hash).await?;
+    Ok(text(
+        actix_web::http::StatusCode::OK,
+        b64_list(&keys).join(","),
+    ))
+}
+
+/// `GET /transaction/{hash}/mandatory` (api.md §3.9): comma-separated keys.
+pub async fn mandatory(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
+    let hash = input::path_hash(&req)?;
+    let keys = node.mandatory_recipients(&hash).await?;
+    Ok(text(
+        actix_web::http::StatusCode::OK,
+        b64_list(&keys).join(","),
+    ))
+}
+
+/// `GET /receiveraw` (api.md §3.10): `c11n-key`, optional `c11n-to`; the plaintext bytes.
+pub async fn receive_raw(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
+    media::require_octet_stream_or_none(&req)?;
+    let hash = input::header_base64(&req, HEADER_KEY)?
+        .map(TxHash::from_bytes)
+        .ok_or_else(|| ApiError::bad_request("header c11n-key is required"))?;
+    let to = input::header_base64(&req, HEADER_TO)?
+        .filter(|bytes| !bytes.is_empty())
+        .map(PublicKey::from_bytes);
+    let received = node.receive(&hash, to, false).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(OCTET_STREAM)
+        .body(received.payload))
+}
+
+/// `POST /encodedpayload/create` (api.md §3.12): encrypts without storing or pushing.
+pub async fn encoded_payload_create(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let media = json_variant(&req, &JSON_AND_2_1)?;
+    let mut params = send_params(input::json(&body)?, MediaType::Json)?;
+    params.mandatory_recipients.clear();
+    let payload = node.encrypt_only(params).await?;
+    json_response(
+        actix_web::http::StatusCode::OK,
+        media,
+        &encoded_payload_json(&payload),
+    )
+}
+
+fn encoded_payload_json(payload: &EncodedPayload) -> EncodedPayloadJson {
+    EncodedPayloadJson {
+        sender_key: payload.sender.as_bytes().to_vec(),
+        cipher_text: payload.cipher_text.clone(),
+        cipher_text_nonce: payload.cipher_text_nonce.0.clone(),
+        recipient_boxes: payload
+            .recipient_boxes
+            .iter()
+            .map(|b| b.0.clone())
+            .collect(),
+        recipient_nonce: payload.recipient_nonce.0.clone(),
+        recipient_keys: payload
+            .recipient_keys
+            .iter()
+            .map(|k| k.as_bytes().to_vec())
+            .collect(),
+        privacy_mode: i32::from(payload.privacy_mode.flag()),
+        affected_contract_transactions: payload
+            .affected_contract_transactions
+            .iter()
+            .map(|(hash, security)| (hash.to_base64(), tm_core::b64::encode(security.as_bytes())))
+            .collect(),
+        exec_hash: Some(payload.exec_hash.clone()),
+    }
+}
+
+fn payload_from_json(json: EncodedPayloadJson) -> Result<EncodedPayload> {
+    let bad = |what: &str| ApiError::bad_request(format!("{what} is not valid base64"));
+    let affected = json
+        .affected_contract_transactions
+        .iter()
+        .map(|(hash, security)| {
+            Ok((
+                TxHash::from_base64(hash).map_err(|_| bad("affectedContractTransactions"))?,
+                SecurityHash(
+                    tm_core::b64::decode(security, "security hash")
+                        .map_err(|_| bad("affectedContractTransactions"))?,
+                ),
+            ))
+        })
+        .collect::<Result<_>>()?;
+    Ok(EncodedPayload {
+        sender: PublicKey::from_bytes(json.sender_key),
+        cipher_text: json.cipher_text,
+        cipher_text_nonce: Nonce(json.cipher_text_nonce),
+        recipient_boxes: json.recipient_boxes.into_iter().map(RecipientBox).collect(),
+        recipient_nonce: Nonce(json.recipient_nonce),
+        recipient_keys: json
+            .recipient_keys
+            .into_iter()
+            .map(PublicKey::from_bytes)
+            .collect(),
+        privacy_mode: PrivacyMode::from_flag(i64::from(json.privacy_mode)),
+        affected_contract_transactions: affected,
+        exec_hash: json.exec_hash.unwrap_or_default(),
+        privacy_group_id: None,
+        mandatory_recipients: Default::default(),
+    })
+}
+
+/// `POST /encodedpayload/decrypt` (api.md §3.13): decrypts a payload given in the body.
+pub async fn encoded_payload_decrypt(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let media = json_variant(&req, &JSON_AND_2_1)?;
+    let payload = payload_from_json(input::json(&body)?)?;
+    let received = node.decrypt_only(&payload).await?;
+    // This resource never reports managedParties or senderKey.
+    json_response(
+        actix_web::http::StatusCode::OK,
+        media,
+        &receive_response(received, MediaType::Json, false),
+    )
+}
+
+/// `GET /groups/{type}` (api.md §3.14): active groups of a type; `resident` needs multiple
+/// private states (503 otherwise).
+pub async fn groups(
+    node: web::Data<Node>,
+    settings: web::Data<Q2tSettings>,
+    req: HttpRequest,
+) -> Result<HttpResponse> {
+    accept_variant(&req, &[MediaType::Json])?;
+    let wanted = req
+        .match_info()
+        .get("type")
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    if !["LEGACY", "PANTHEON", "RESIDENT"].contains(&wanted.as_str()) {
+        return Err(ApiError::internal(format!(
+            "No enum constant com.quorum.tessera.enclave.PrivacyGroup.Type.{wanted}"
+        )));
+    }
+    if wanted == "RESIDENT" && !settings.multiple_private_states {
+        return Err(ApiError::unavailable(
+            "Multiple private state feature is not available on this privacy manager",
+        ));
+    }
+    let rows = node
+        .store
+        .list_privacy_groups()
+        .await
+        .map_err(ManagerError::from)?;
+    let mut groups: Vec<PrivacyGroupResponse> = Vec::new();
+    for row in rows {
+        let Ok(record) = row.record() else {
+            tracing::warn!("skipping a privacy group that does not decode");
+            continue;
+        };
+        if record.group_type == wanted && record.state == "ACTIVE" {
+            groups.push(PrivacyGroupResponse {
+                privacy_group_id: tm_core::b64::encode(row.id.as_bytes()),
+                name: record.name,
+                description: record.description,
+                group_type: record.group_type,
+                members: b64_list(&record.members),
+            });
+        }
+    }
+    if wanted == "RESIDENT" {
+        // Configured resident groups: merged with stored ones of the same id.
+        for configured in &settings.resident_groups {
+            match groups
+                .iter_mut()
+                .find(|g| g.privacy_group_id == configured.privacy_group_id)
+            {
+                Some(stored) => {
+                    for member in &configured.members {
+                        if !stored.members.contains(member) {
+                            stored.members.push(member.clone());
+                        }
+                    }
+                }
+                None => groups.push(configured.clone()),
+            }
+        }
+    }
+    json_response(actix_web::http::StatusCode::OK, MediaType::Json, &groups)
+}
+
+fn keys_response(keys: &[PublicKey]) -> KeysResponse {
+    KeysResponse {
+        keys: keys
+            .iter()
+            .map(|key| KeyEntry {
+                key: key.to_base64(),
+            })
+            .collect(),
+    }
+}
+
+/// ThirdParty `GET /keys` (api.md §4): the enclave's public keys.
+pub async fn keys(node: web::Data<Node>) -> Result<HttpResponse> {
+    let keys = node
+        .enclave
+        .public_keys()
+        .await
+        .map_err(ManagerError::from)?;
+    json_response(
+        actix_web::http::StatusCode::OK,
+        MediaType::Json,
+        &keys_response(&keys),
+    )
+}
+
+/// `GET /partyinfo/keys` (api.md §4): every key known, ours first.
+pub async fn party_info_keys(node: web::Data<Node>) -> Result<HttpResponse> {
+    let keys = node.known_keys().await?;
+    json_response(
+        actix_web::http::StatusCode::OK,
+        MediaType::Json,
+        &keys_response(&keys),
+    )
+}

@@ -1,0 +1,133 @@
+//! Two real nodes on loopback: each runs `p2p-node` and `q2t-api` on its own SQLite file.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde_json::json;
+use tm_client::p2p::{P2pClient, P2pTimeouts};
+use tm_client::q2t::Q2tClient;
+use tm_core::PublicKey;
+use tm_testkit::TestNode;
+
+/// Runs a future to completion on a fresh runtime (the tests are synchronous because the
+/// test kit blocks).
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}
+
+/// The default public key of a node.
+pub fn key(node: &TestNode) -> PublicKey {
+    node.keys[0].public.clone()
+}
+
+/// Options of a pair.
+#[derive(Clone, Copy, Default)]
+pub struct PairOptions {
+    /// `features.enablePrivacyEnhancements` on both.
+    pub privacy_enhancements: bool,
+    /// A's `partyInfoInterval` in ms (1000 when `None`); a long one keeps A from dropping B
+    /// between B stopping and A's next send.
+    pub a_interval_ms: Option<u64>,
+    /// Serve A's Q2T on a unix socket in its temp dir instead of TCP.
+    pub a_unix_socket: bool,
+    /// Start `thirdparty-api` on both.
+    pub thirdparty: bool,
+}
+
+/// Two nodes that know each other's keys.
+pub struct Pair {
+    /// The sender side.
+    pub a: TestNode,
+    /// The recipient side.
+    pub b: TestNode,
+}
+
+impl Pair {
+    /// Starts A and B (P2P and Q2T each), peers of each other, and waits until A's party info
+    /// lists B's key and B's lists A's.
+    pub fn start(options: PairOptions) -> Self {
+        let mut a = TestNode::new("a", 1, &[]);
+        let mut b = TestNode::new("b", 1, &[a.p2p_url()]);
+        a.config["peer"] = json!([{ "url": b.p2p_url() }]);
+        if let Some(ms) = options.a_interval_ms {
+            a.config["serverConfigs"][0]["properties"]["partyInfoInterval"] = json!(ms.to_string());
+        }
+        if options.a_unix_socket {
+            let socket = a.dir.path().join("tm.ipc");
+            a.config["serverConfigs"][1]["serverAddress"] =
+                json!(format!("unix:{}", socket.display()));
+        }
+        for node in [&mut a, &mut b] {
+            if options.privacy_enhancements {
+                node.config["features"] = json!({ "enablePrivacyEnhancements": true });
+            }
+            node.write_config();
+        }
+        b.start("p2p-node", Some(&b.p2p_url()));
+        a.start("p2p-node", Some(&a.p2p_url()));
+        let b_url = b.q2t_url();
+        b.start("q2t-api", Some(&b_url));
+        if options.a_unix_socket {
+            let socket = a.dir.path().join("tm.ipc");
+            a.start("q2t-api", None);
+            let client = Q2tClient::unix(&socket).expect("unix client");
+            a.wait_until("q2t-api", Duration::from_secs(30), || {
+                block_on(client.upcheck()).is_ok()
+            });
+        } else {
+            let a_url = a.q2t_url();
+            a.start("q2t-api", Some(&a_url));
+        }
+        if options.thirdparty {
+            for node in [&mut a, &mut b] {
+                let url = node.thirdparty_url();
+                node.start("thirdparty-api", Some(&url));
+            }
+        }
+        let pair = Self { a, b };
+        pair.wait_for_discovery();
+        pair
+    }
+
+    fn wait_for_discovery(&self) {
+        let p2p = P2pClient::new(P2pTimeouts::default()).expect("p2p client");
+        for (node, other) in [(&self.a, &self.b), (&self.b, &self.a)] {
+            let wanted = key(other);
+            let known = tm_testkit::eventually(Duration::from_secs(30), || {
+                block_on(p2p.party_info_json(&node.p2p_url()))
+                    .is_ok_and(|info| info.keys.iter().any(|k| k.key == wanted))
+            });
+            assert!(known, "{} never learned {}'s key", node.name, other.name);
+        }
+    }
+
+    /// A Q2T client of A (TCP or its unix socket).
+    pub fn a_q2t(&self) -> Q2tClient {
+        q2t(&self.a)
+    }
+
+    /// A Q2T client of B.
+    pub fn b_q2t(&self) -> Q2tClient {
+        q2t(&self.b)
+    }
+}
+
+/// A Q2T client of `node`, over whatever its config serves Q2T on.
+pub fn q2t(node: &TestNode) -> Q2tClient {
+    let address = node.config["serverConfigs"][1]["serverAddress"]
+        .as_str()
+        .expect("Q2T serverAddress")
+        .to_owned();
+    Q2tClient::new(&address).expect("q2t client")
+}
+
+/// How many transactions `node`'s database holds.
+pub fn stored_count(node: &TestNode) -> u64 {
+    let url = format!("jdbc:sqlite:{}", node.dir.path().join("tm.db").display());
+    let store = tm_store::Store::connect(&url, None, None, false, 1).expect("open the node's db");
+    store.count_payloads().expect("count")
+}
