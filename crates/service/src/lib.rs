@@ -73,6 +73,26 @@ pub fn init_logging(json: bool) {
     };
 }
 
+/// The readiness endpoint: like `/upcheck`, but 503 while the database or the enclave cannot
+/// be used, so that a load balancer or Kubernetes takes such an instance out of rotation.
+/// (`/upcheck` stays unconditional, as in Tessera: it is the liveness check.)
+pub const READINESS_PATH: &str = "/readiness";
+
+async fn readiness(node: web::Data<Node>) -> actix_web::HttpResponse {
+    use actix_web::HttpResponse;
+    if let Err(e) = node.store.upcheck().await {
+        return HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body(format!("not ready: {e}"));
+    }
+    if let tm_enclave::Status::Stopped = node.enclave.status().await {
+        return HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("not ready: enclave not available");
+    }
+    HttpResponse::Ok().content_type("text/plain").body("ready")
+}
+
 /// A service that has read its config and connected its database and enclave.
 pub struct Service {
     /// Which `serverConfigs` entry it serves.
@@ -196,6 +216,7 @@ impl Service {
                 .wrap(from_fn(metrics::track))
                 .configure(common::configure)
                 .configure(metrics::configure)
+                .route(READINESS_PATH, web::get().to(readiness))
                 .configure(routes.clone())
         });
         let server = match tm_http::listen_on!(server, bound) {

@@ -325,6 +325,20 @@ pub fn postgres_schema(prefix: &str) -> (String, String, String) {
     )
 }
 
+/// Runs one SQL statement on the test PostgreSQL server with `psql`; returns whether it
+/// succeeded.
+pub fn psql(sql: &str) -> bool {
+    let url =
+        std::env::var("TM_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+    Command::new("psql")
+        .arg(&url)
+        .env("PGOPTIONS", "--client-min-messages=warning")
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .status()
+        .expect("psql is installed (bash .ci/postgres.sh installs it)")
+        .success()
+}
+
 /// Whether `base/upcheck` answers 200 "I'm up!".
 pub fn upcheck(base: &str) -> bool {
     http_ok(&format!("{}/upcheck", base.trim_end_matches('/')))

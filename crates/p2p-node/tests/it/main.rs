@@ -3,6 +3,7 @@
 
 mod discovery;
 mod push;
+mod readiness;
 mod replicas;
 mod security;
 mod support;
