@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use clap::Parser;
@@ -170,42 +171,42 @@ impl Service {
         })
     }
 
-    /// Where this service listens: its `bindingAddress` (default `serverAddress`).
-    pub fn listen(&self) -> Result<Listen, String> {
-        let server = self
-            .config
-            .server(self.app.clone())
-            .ok_or_else(|| format!("no {} server configured", self.app.as_str()))?;
-        let address = server.binding_address().map_err(|e| e.to_string())?;
-        match (&address, address.host_port()) {
-            (tm_config::ServerAddress::Unix(path), _) => Ok(Listen::Unix(path.clone())),
-            (_, Some(host_port)) => Ok(Listen::Tcp(host_port)),
-            _ => Err(format!("cannot listen on {address:?}")),
-        }
-    }
-
     /// Serves the common endpoints, metrics and `routes` until the process is stopped.
     /// `routes` gets the [`Node`] as `web::Data<Node>` app data.
     pub async fn serve<F>(self, routes: F) -> ExitCode
     where
         F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
     {
-        let listen = match self.listen() {
-            Ok(listen) => listen,
+        let server = match self.server(self.app.clone(), self.name, routes) {
+            Ok(server) => server,
+            Err(code) => return code,
+        };
+        match server.await {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("ERROR: {e}");
-                return ExitCode::from(1);
+                ExitCode::from(2)
             }
-        };
-        let bound = match listen.open() {
-            Ok(bound) => bound,
-            Err(e) => {
-                eprintln!("ERROR: cannot listen on {listen}: {e}");
-                return ExitCode::from(2);
-            }
-        };
+        }
+    }
+
+    /// Binds the server of `app` (its `bindingAddress`, default `serverAddress`) with the
+    /// common endpoints, metrics, `/readiness` and `routes`, and returns it running (await it
+    /// to serve until stopped). The all-in-one launcher builds one per configured app.
+    pub fn server<F>(&self, app: AppType, name: &'static str, routes: F) -> Result<Server, ExitCode>
+    where
+        F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+    {
+        let listen = listen_address(&self.config, &app).map_err(|e| {
+            eprintln!("ERROR: {e}");
+            ExitCode::from(1)
+        })?;
+        let bound = listen.open().map_err(|e| {
+            eprintln!("ERROR: cannot listen on {listen}: {e}");
+            ExitCode::from(2)
+        })?;
         let where_ = bound.describe();
-        let metrics = Metrics::new(self.name);
+        let metrics = Metrics::new(name);
         let node = web::Data::new(self.node.clone());
         let server = HttpServer::new(move || {
             App::new()
@@ -219,20 +220,26 @@ impl Service {
                 .route(READINESS_PATH, web::get().to(readiness))
                 .configure(routes.clone())
         });
-        let server = match tm_http::listen_on!(server, bound) {
-            Ok(server) => server.run(),
-            Err(e) => {
+        let server = tm_http::listen_on!(server, bound)
+            .map_err(|e| {
                 eprintln!("ERROR: cannot serve on {where_}: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        tracing::info!(app = self.app.as_str(), listen = %where_, advertised = %self.node.settings.own_url, "{} started", self.name);
-        match server.await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("ERROR: {e}");
                 ExitCode::from(2)
-            }
-        }
+            })?
+            .run();
+        tracing::info!(app = app.as_str(), listen = %where_, "{name} listening");
+        Ok(server)
+    }
+}
+
+/// Where `app` listens: its `bindingAddress` (default `serverAddress`).
+pub fn listen_address(config: &Config, app: &AppType) -> Result<Listen, String> {
+    let server = config
+        .server(app.clone())
+        .ok_or_else(|| format!("no {} server configured", app.as_str()))?;
+    let address = server.binding_address().map_err(|e| e.to_string())?;
+    match (&address, address.host_port()) {
+        (tm_config::ServerAddress::Unix(path), _) => Ok(Listen::Unix(path.clone())),
+        (_, Some(host_port)) => Ok(Listen::Tcp(host_port)),
+        _ => Err(format!("cannot listen on {address:?}")),
     }
 }

@@ -1,0 +1,21 @@
+//! `tessera`: a drop-in for Tessera's command line.
+//!
+//! - `tessera -configfile tessera.json [-o path=value]... [-pidfile file]` runs every configured
+//!   interface (P2P, Q2T, ThirdParty) in one process, with discovery.
+//! - `tessera -keygen -filename a,b [-keygenconfig argon.json]` writes key pairs.
+//! - `tessera version` prints the version.
+
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match tessera::Mode::of(&args) {
+        tessera::Mode::Version => {
+            println!("{}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        tessera::Mode::Keygen => tessera::keygen::main(&args),
+        tessera::Mode::Node => tessera::run(args).await,
+    }
+}
