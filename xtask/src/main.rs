@@ -1,49 +1,148 @@
 //! Project automation: `cargo xtask <command>`.
 //!
-//! Commands grow with the project; each one says what it did and what to do next.
+//! Every command says what it did and what to do next.
 
+mod cluster;
+mod ha;
+mod interop;
+mod lb;
+
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <command>
+use clap::{Parser, Subcommand};
 
-commands:
-  test            run every check CI runs (scripts/test-all.sh)
-  fuzz [SECONDS]  run every fuzz target for SECONDS each (default 60)
-  bench-core      criterion benchmarks of the crypto core (seal, decode)";
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Run every check CI runs (scripts/test-all.sh).
+    Test,
+    /// Run every fuzz target for SECONDS each.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(default_value_t = 60)]
+        seconds: u64,
+    },
+    /// Criterion benchmarks of the crypto core (seal, decode).
+    BenchCore,
+    /// A local network of our nodes.
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
+    /// The mixed-network test against Java Tessera fetched from Maven Central (prints one
+    /// SKIPPED line when it cannot be fetched). Options: --self-check, --dist DIR,
+    /// --tessera-version V.
+    Interop {
+        /// Passed to the interop module.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The high-availability proof: two nodes, two replicas of every interface behind a
+    /// balancer on PostgreSQL, sends while replicas are killed and restarted.
+    Ha {
+        /// The balancer.
+        #[arg(long, value_enum, default_value_t = lb::Balancer::Nginx)]
+        lb: lb::Balancer,
+        /// Work folder.
+        #[arg(long, default_value = "target/ha")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterAction {
+    /// Start a fresh network (keys, configs, processes) and wait until it is ready.
+    Up(cluster::UpOptions),
+    /// Stop every process of the cluster.
+    Down {
+        /// The work folder.
+        #[arg(long, default_value = "target/cluster")]
+        dir: PathBuf,
+    },
+    /// Show every process and what each node knows.
+    Status {
+        /// The work folder.
+        #[arg(long, default_value = "target/cluster")]
+        dir: PathBuf,
+    },
+    /// Send a demo transaction from the first node to the second and show each node's view.
+    Send {
+        /// The work folder.
+        #[arg(long, default_value = "target/cluster")]
+        dir: PathBuf,
+    },
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+fn status_of(status: std::io::Result<std::process::ExitStatus>) -> Result<(), String> {
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("command failed ({s})")),
+        Err(e) => Err(format!("could not start the command: {e}")),
+    }
+}
+
+fn run(task: Task) -> Result<(), String> {
+    match task {
+        Task::Test => status_of(Command::new(root().join("scripts/test-all.sh")).status()),
+        Task::Fuzz { seconds } => status_of(
+            Command::new(root().join("scripts/fuzz.sh"))
+                .arg(seconds.to_string())
+                .status(),
+        ),
+        Task::BenchCore => {
+            status_of(
+                Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                    .args(["bench", "-p", "tm-core", "--bench", "core"])
+                    .current_dir(root())
+                    .status(),
+            )?;
+            println!(
+                "reports: {}/target/criterion/report/index.html",
+                root().display()
+            );
+            Ok(())
+        }
+        Task::Cluster { action } => match action {
+            ClusterAction::Up(options) => {
+                let cluster = cluster::up(&options)?;
+                cluster::print_summary(&cluster);
+                Ok(())
+            }
+            ClusterAction::Down { dir } => cluster::down(&dir),
+            ClusterAction::Status { dir } => {
+                if cluster::status(&dir)? {
+                    Ok(())
+                } else {
+                    Err("some processes are not up".into())
+                }
+            }
+            ClusterAction::Send { dir } => cluster::send(&dir),
+        },
+        Task::Ha { lb, dir } => ha::run(lb, &dir),
+        Task::Interop { args } => interop::run(&args),
+    }
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let root = env!("CARGO_MANIFEST_DIR")
-        .trim_end_matches("/xtask")
-        .to_owned();
-    let status = match args.first().map(String::as_str) {
-        Some("test") => Command::new(format!("{root}/scripts/test-all.sh")).status(),
-        Some("fuzz") => Command::new(format!("{root}/scripts/fuzz.sh"))
-            .args(args.get(1))
-            .status(),
-        Some("bench-core") => {
-            let status = Command::new("cargo")
-                .args(["bench", "-p", "tm-core", "--bench", "core"])
-                .current_dir(&root)
-                .status();
-            if matches!(status, Ok(s) if s.success()) {
-                println!("reports: {root}/target/criterion/report/index.html");
-            }
-            status
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match status {
-        Ok(s) if s.success() => ExitCode::SUCCESS,
-        Ok(s) => {
-            eprintln!("xtask: command failed ({s})");
-            ExitCode::FAILURE
-        }
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("xtask: could not start the command: {e}");
+            eprintln!("xtask: {e}");
             ExitCode::FAILURE
         }
     }

@@ -5,6 +5,7 @@
 //! (`-configfile`, `-o/--override`, `-pidfile`), so an operator's start script keeps working.
 
 use std::ffi::OsString;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -140,7 +141,8 @@ impl Service {
             }
         };
         if cli.dump_config {
-            println!("{}", config.to_redacted_json());
+            // A closed pipe (`--dump-config | head`) is not an error worth a panic.
+            let _ = writeln!(std::io::stdout(), "{}", config.to_redacted_json());
             return Err(ExitCode::SUCCESS);
         }
         if config.server(app.clone()).is_none() {
