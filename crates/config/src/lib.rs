@@ -7,6 +7,7 @@
 //! section into key pairs. The config is a plain value passed explicitly to each service.
 
 pub mod address;
+pub mod cli;
 pub mod keys;
 mod lenient;
 pub mod model;

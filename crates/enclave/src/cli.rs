@@ -1,75 +1,22 @@
 //! The `enclave` command line: Tessera's `enclave -configfile <path>` (node.md §5.4).
 
 use std::ffi::OsString;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
 use tm_config::{EnvOverrides, LoadOptions, PasswordPrompt, Profile};
 
-/// Tessera's remote enclave: holds the keys and serves the enclave API.
-#[derive(Debug, Parser)]
-#[command(name = "enclave", version, about)]
-pub struct Cli {
-    /// The Tessera config file (`-configfile` is accepted too).
-    #[arg(
-        long = "configfile",
-        visible_alias = "config-file",
-        value_name = "PATH"
-    )]
-    pub configfile: PathBuf,
-    /// Overrides a config value, e.g. `-o serverConfigs[0].serverAddress=http://localhost:9081`.
-    #[arg(short = 'o', long = "override", value_name = "PATH=VALUE")]
-    pub overrides: Vec<String>,
-    /// Prints the effective config as JSON (secrets redacted) and exits.
-    #[arg(long)]
-    pub dump_config: bool,
-    /// Writes the process id to this file (`-pidfile` is accepted too).
-    #[arg(long = "pidfile", value_name = "PATH")]
-    pub pidfile: Option<PathBuf>,
-}
-
-/// Rewrites Tessera's single-dash long options (`-configfile`, `-pidfile`) to `--` form.
-pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
-    args.into_iter()
-        .map(|arg| match arg.to_str() {
-            Some(a @ ("-configfile" | "-pidfile" | "-config-file")) => {
-                OsString::from(format!("-{a}"))
-            }
-            Some(a) if a.starts_with("-configfile=") || a.starts_with("-pidfile=") => {
-                OsString::from(format!("-{a}"))
-            }
-            _ => arg,
-        })
-        .collect()
-}
+pub use tm_config::cli::{normalize_args, Cli};
 
 /// Runs the enclave with these process arguments; returns the exit status (Tessera's codes:
 /// 1 invalid config or keys, 2 other errors, 3 unreadable config, 4 bad command line).
 pub async fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let cli = match Cli::try_parse_from(normalize_args(args)) {
+    let cli = match tm_config::cli::parse(args) {
         Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(4);
-        }
+        Err(code) => return ExitCode::from(code),
     };
-    init_logging();
+    tm_config::cli::init_logging(cli.json_logs);
     ExitCode::from(run(cli).await)
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 /// Runs a parsed command line; returns the exit status.
@@ -88,7 +35,8 @@ pub async fn run(cli: Cli) -> u8 {
     };
     let config = loaded.config;
     if cli.dump_config {
-        println!("{}", config.to_redacted_json());
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), "{}", config.to_redacted_json());
         return 0;
     }
     let Some(server) = crate::enclave_server_config(&config) else {
@@ -110,8 +58,8 @@ pub async fn run(cli: Cli) -> u8 {
         }
     };
     if let Some(pidfile) = &cli.pidfile {
-        if let Err(e) = std::fs::write(pidfile, std::process::id().to_string()) {
-            eprintln!("ERROR: cannot write pid file {}: {e}", pidfile.display());
+        if let Err(e) = tm_config::cli::write_pidfile(pidfile) {
+            eprintln!("ERROR: {e}");
             return 2;
         }
     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::net::TcpListener;
 use std::os::unix::net::UnixListener;
 
-/// A listening address, from a Tessera `serverAddress`/`bindingAddress`.
+/// A listening address (services build it from `tm_config::ServerAddress`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Listen {
     /// `host:port`.
@@ -16,39 +16,6 @@ pub enum Listen {
 }
 
 impl Listen {
-    /// Parses `http://host:port[/...]`, `https://...` (TLS itself is configured elsewhere),
-    /// `unix:/path`, or a bare `host:port`. A URL without a port gets `default_port`.
-    pub fn parse(address: &str, default_port: u16) -> Result<Self, String> {
-        let address = address.trim();
-        if let Some(path) = address.strip_prefix("unix:") {
-            if path.is_empty() {
-                return Err(format!("{address:?}: a unix address needs a path"));
-            }
-            return Ok(Self::Unix(PathBuf::from(path)));
-        }
-        let rest = address
-            .strip_prefix("http://")
-            .or_else(|| address.strip_prefix("https://"))
-            .unwrap_or(address);
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        if authority.is_empty() {
-            return Err(format!("{address:?}: no host"));
-        }
-        // An IPv6 literal is bracketed; its colons are not a port separator.
-        let has_port = match authority.rfind(']') {
-            Some(close) => authority[close..].contains(':'),
-            None => authority.contains(':'),
-        };
-        if has_port {
-            let port = authority.rsplit(':').next().unwrap_or_default();
-            port.parse::<u16>()
-                .map_err(|_| format!("{address:?}: invalid port {port:?}"))?;
-            Ok(Self::Tcp(authority.to_owned()))
-        } else {
-            Ok(Self::Tcp(format!("{authority}:{default_port}")))
-        }
-    }
-
     /// Opens the listening socket. A stale unix socket file from an earlier run is removed
     /// first. Hand the result to [`listen_on!`](crate::listen_on).
     pub fn open(&self) -> std::io::Result<Bound> {

@@ -6,13 +6,11 @@
 
 use std::ffi::OsString;
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use clap::Parser;
 use tm_config::{AppType, Config, EnvOverrides, LoadOptions, Profile};
 use tm_http::metrics::{self, Metrics};
 use tm_http::{common, Listen};
@@ -21,59 +19,7 @@ use tm_manager::Node;
 /// Largest request body accepted (payloads can be large contracts).
 pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
-/// The command line of every service.
-#[derive(Debug, Parser)]
-pub struct Cli {
-    /// The Tessera config file (`-configfile` is accepted too).
-    #[arg(
-        long = "configfile",
-        visible_alias = "config-file",
-        value_name = "PATH"
-    )]
-    pub configfile: PathBuf,
-    /// Overrides a config value, e.g. `-o jdbc.url=jdbc:sqlite:/data/tm.db`.
-    #[arg(short = 'o', long = "override", value_name = "PATH=VALUE")]
-    pub overrides: Vec<String>,
-    /// Prints the effective config as JSON (secrets redacted) and exits.
-    #[arg(long)]
-    pub dump_config: bool,
-    /// Writes the process id to this file (`-pidfile` is accepted too).
-    #[arg(long = "pidfile", value_name = "PATH")]
-    pub pidfile: Option<PathBuf>,
-    /// Logs as JSON lines instead of text.
-    #[arg(long)]
-    pub json_logs: bool,
-}
-
-/// Rewrites Tessera's single-dash long options (`-configfile`, `-pidfile`) to `--` form.
-pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
-    args.into_iter()
-        .map(|arg| match arg.to_str() {
-            Some(a)
-                if ["-configfile", "-pidfile", "-config-file"]
-                    .iter()
-                    .any(|opt| a == *opt || a.starts_with(&format!("{opt}="))) =>
-            {
-                OsString::from(format!("-{a}"))
-            }
-            _ => arg,
-        })
-        .collect()
-}
-
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
-pub fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-}
+pub use tm_config::cli::{init_logging, normalize_args, Cli};
 
 /// The readiness endpoint: like `/upcheck`, but 503 while the database or the enclave cannot
 /// be used, so that a load balancer or Kubernetes takes such an instance out of rotation.
@@ -116,17 +62,7 @@ impl Service {
         name: &'static str,
         args: impl IntoIterator<Item = OsString>,
     ) -> Result<Self, ExitCode> {
-        let cli = match Cli::try_parse_from(normalize_args(args)) {
-            Ok(cli) => cli,
-            Err(e) => {
-                let _ = e.print();
-                return Err(if e.use_stderr() {
-                    ExitCode::from(4)
-                } else {
-                    ExitCode::SUCCESS
-                });
-            }
-        };
+        let cli = tm_config::cli::parse(args).map_err(ExitCode::from)?;
         init_logging(cli.json_logs);
         let options = LoadOptions {
             overrides: cli.overrides.clone(),
@@ -160,8 +96,8 @@ impl Service {
             }
         };
         if let Some(pidfile) = &cli.pidfile {
-            if let Err(e) = std::fs::write(pidfile, std::process::id().to_string()) {
-                eprintln!("ERROR: cannot write pid file {}: {e}", pidfile.display());
+            if let Err(e) = tm_config::cli::write_pidfile(pidfile) {
+                eprintln!("ERROR: {e}");
                 return Err(ExitCode::from(2));
             }
         }

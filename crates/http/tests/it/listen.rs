@@ -3,37 +3,6 @@ use std::io::{Read, Write};
 use actix_web::{App, HttpServer};
 use tm_http::{common, Listen};
 
-#[test]
-fn addresses_parse_like_tessera_server_configs() {
-    assert_eq!(
-        Listen::parse("http://localhost:9101", 80),
-        Ok(Listen::Tcp("localhost:9101".into()))
-    );
-    assert_eq!(
-        Listen::parse("http://127.0.0.1:9000/", 80),
-        Ok(Listen::Tcp("127.0.0.1:9000".into()))
-    );
-    assert_eq!(
-        Listen::parse("https://node.example", 443),
-        Ok(Listen::Tcp("node.example:443".into()))
-    );
-    assert_eq!(
-        Listen::parse("http://[::1]:9080", 80),
-        Ok(Listen::Tcp("[::1]:9080".into()))
-    );
-    assert_eq!(
-        Listen::parse("http://[::1]", 80),
-        Ok(Listen::Tcp("[::1]:80".into()))
-    );
-    assert_eq!(
-        Listen::parse("unix:/tmp/tm.ipc", 0),
-        Ok(Listen::Unix("/tmp/tm.ipc".into()))
-    );
-    assert!(Listen::parse("unix:", 0).is_err());
-    assert!(Listen::parse("http://host:notaport", 80).is_err());
-    assert!(Listen::parse("http://", 80).is_err());
-}
-
 #[actix_web::test]
 async fn serves_on_a_unix_socket_and_replaces_a_stale_one() {
     let dir = std::env::temp_dir().join(format!("tm-http-uds-{}", std::process::id()));

@@ -1,0 +1,81 @@
+//! The command line every binary shares (`enclave`, `p2p-node`, `q2t-api`, `thirdparty-api`,
+//! `tessera`): Tessera's `-configfile`, `-o/--override`, `-pidfile`, plus `--dump-config` and
+//! `--json-logs`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// The options every service binary takes.
+#[derive(Debug, Parser)]
+pub struct Cli {
+    /// The Tessera config file (`-configfile` is accepted too).
+    #[arg(
+        long = "configfile",
+        visible_alias = "config-file",
+        value_name = "PATH"
+    )]
+    pub configfile: PathBuf,
+    /// Overrides a config value, e.g. `-o jdbc.url=jdbc:sqlite:/data/tm.db`.
+    #[arg(short = 'o', long = "override", value_name = "PATH=VALUE")]
+    pub overrides: Vec<String>,
+    /// Prints the effective config as JSON (secrets redacted) and exits.
+    #[arg(long)]
+    pub dump_config: bool,
+    /// Writes the process id to this file (`-pidfile` is accepted too).
+    #[arg(long = "pidfile", value_name = "PATH")]
+    pub pidfile: Option<PathBuf>,
+    /// Logs as JSON lines instead of text.
+    #[arg(long)]
+    pub json_logs: bool,
+}
+
+/// Rewrites Tessera's single-dash long options (`-configfile`, `-pidfile`) to `--` form.
+pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    args.into_iter()
+        .map(|arg| match arg.to_str() {
+            Some(a)
+                if ["-configfile", "-pidfile", "-config-file"]
+                    .iter()
+                    .any(|opt| a == *opt || a.starts_with(&format!("{opt}="))) =>
+            {
+                OsString::from(format!("-{a}"))
+            }
+            _ => arg,
+        })
+        .collect()
+}
+
+/// Parses the command line; on `--help`/`--version` or an error, prints and returns the exit
+/// code (0, or Tessera's 4 for a bad command line).
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, u8> {
+    Cli::try_parse_from(normalize_args(args)).map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            4
+        } else {
+            0
+        }
+    })
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), as text or JSON lines.
+pub fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Writes the process id (decimal, no newline, truncating) as Tessera's `-pidfile` does.
+pub fn write_pidfile(path: &std::path::Path) -> Result<(), String> {
+    std::fs::write(path, std::process::id().to_string())
+        .map_err(|e| format!("cannot write pid file {}: {e}", path.display()))
+}
