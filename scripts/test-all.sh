@@ -22,6 +22,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo build --bins (integration tests start the service binaries)"
 cargo build --workspace --bins
 
+step "k8s manifests: render, offline schema validation, object checks"
+bash deploy/k8s/check.sh
+
 step "cargo test"
 cargo test --workspace
 
