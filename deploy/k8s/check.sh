@@ -41,30 +41,6 @@ fail() { echo "FAIL $*"; failed=$((failed + 1)); }
 passed=0
 pass() { echo "PASS $*"; passed=$((passed + 1)); }
 
-# ---- migrations copied for the init container are the ones the binaries embed ----------------
-problems=()
-for dir in "$root"/migrations/postgres/*/; do
-  name=$(basename "$dir")
-  copy=$k8s/base/migrations/$name.up.sql
-  if ! [[ -f $copy ]]; then
-    problems+=("missing copy $copy")
-  elif ! cmp -s "$dir/up.sql" "$copy"; then
-    problems+=("$copy differs from migrations/postgres/$name/up.sql")
-  fi
-  grep -q "migrations/$name.up.sql" "$k8s/base/kustomization.yaml" ||
-    problems+=("$name.up.sql is not in base/kustomization.yaml's tm-migrations")
-done
-for copy in "$k8s"/base/migrations/*.up.sql; do
-  name=$(basename "$copy" .up.sql)
-  [[ -d $root/migrations/postgres/$name ]] || problems+=("$copy has no migrations/postgres/$name")
-done
-if ((${#problems[@]})); then
-  fail "migration copies match migrations/postgres (cp migrations/postgres/<v>/up.sql deploy/k8s/base/migrations/<v>.up.sql)"
-  printf '     - %s\n' "${problems[@]}"
-else
-  pass "migration copies match migrations/postgres"
-fi
-
 # ---- render -------------------------------------------------------------------------------
 rendered=()
 for dir in base overlays/*/; do

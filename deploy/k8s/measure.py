@@ -2,7 +2,7 @@
 """Provisional resource measurements for the Kubernetes requests (docs/deploy.md "Resources").
 
 Starts two real nodes (A and B) from built binaries, each with its own enclave process and its
-own PostgreSQL database prepared by base/migrations/migrate.sh (the init container's script),
+own PostgreSQL database prepared by `p2p-node --migrate-only` (what the init container runs),
 the services running with autoCreateTables=false as in Kubernetes. Then:
 
   1. idle: waits IDLE seconds (discovery running), reads VmRSS of every process;
@@ -14,7 +14,7 @@ the services running with autoCreateTables=false as in Kubernetes. Then:
     python3 deploy/k8s/measure.py --bin target/release \\
         --pg postgresql://tm:PASSWORD@127.0.0.1:55432/tm [--idle 20] [--load 30] [--workers 8]
 
-Uses only the standard library and psql (for migrate.sh). Replaced by `cargo xtask bench` when
+Uses only the standard library and psql. Replaced by `cargo xtask bench` when
 that exists.
 """
 
@@ -168,12 +168,11 @@ class Node:
         }
 
     def migrate(self):
+        # What the init container does: the service binary's --migrate-only.
         env = dict(os.environ)
-        db = self.db_env()
-        env.update({"TM_JDBC_URL": db["TESSERA__JDBC__URL"],
-                    "TM_MIGRATE_USERNAME": db["TESSERA__JDBC__USERNAME"],
-                    "TM_MIGRATE_PASSWORD": db["TESSERA__JDBC__PASSWORD"]})
-        subprocess.run(["sh", os.path.join(HERE, "base", "migrations", "migrate.sh")],
+        env.update(self.db_env())
+        subprocess.run([os.path.join(self.bindir, "p2p-node"), "-configfile",
+                        os.path.join(self.dir, "tessera.json"), "--migrate-only"],
                        env=env, check=True, stdout=sys.stderr)
 
     def start(self, binary, config, port_name, path):

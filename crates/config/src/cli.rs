@@ -29,6 +29,11 @@ pub struct Cli {
     /// Logs as JSON lines instead of text.
     #[arg(long)]
     pub json_logs: bool,
+    /// Creates or upgrades the database tables (under the PostgreSQL migration lock, whatever
+    /// `jdbc.autoCreateTables` says) and exits: for an init container or a job that migrates
+    /// before services that run with `autoCreateTables: false`.
+    #[arg(long)]
+    pub migrate_only: bool,
 }
 
 /// Rewrites Tessera's single-dash long options (`-configfile`, `-pidfile`) to `--` form.

@@ -40,21 +40,30 @@ pub const DEFAULT_JDBC_URL: &str = "jdbc:sqlite:tm.db";
 /// Connections per pool; each service instance holds one pool.
 const POOL_SIZE: u32 = 10;
 
+/// Opens the database of `config` (`jdbc`, embedded SQLite when absent), creating or upgrading
+/// the tables when `jdbc.autoCreateTables` is set or `create` is true.
+pub async fn open_store(
+    config: &tm_config::Config,
+    create: bool,
+) -> Result<AsyncStore, ManagerError> {
+    let jdbc = config.jdbc.clone().unwrap_or_default();
+    Ok(AsyncStore::connect(
+        jdbc.url.unwrap_or_else(|| DEFAULT_JDBC_URL.to_owned()),
+        jdbc.username,
+        jdbc.password.map(|p| p.expose().to_owned()),
+        jdbc.auto_create_tables || create,
+        POOL_SIZE,
+    )
+    .await?)
+}
+
 impl Node {
     /// Connects everything a config describes: the database (`jdbc`), the enclave (remote when an
     /// `ENCLAVE` server is configured, else in-process) and the P2P client with Tessera's
     /// timeouts.
     pub async fn from_config(config: &tm_config::Config) -> Result<Self, ManagerError> {
         let settings = Settings::from_config(config)?;
-        let jdbc = config.jdbc.clone().unwrap_or_default();
-        let store = AsyncStore::connect(
-            jdbc.url.unwrap_or_else(|| DEFAULT_JDBC_URL.to_owned()),
-            jdbc.username,
-            jdbc.password.map(|p| p.expose().to_owned()),
-            jdbc.auto_create_tables,
-            POOL_SIZE,
-        )
-        .await?;
+        let store = open_store(config, false).await?;
         let enclave = tm_enclave::enclave_from_config(config).await?;
         let timeouts = tm_client::p2p::P2pTimeouts {
             request: settings.party_info_interval.mul_f64(0.75),

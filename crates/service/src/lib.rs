@@ -88,6 +88,18 @@ impl Service {
             );
             return Err(ExitCode::from(1));
         }
+        if cli.migrate_only {
+            return Err(match tm_manager::open_store(&config, true).await {
+                Ok(_) => {
+                    println!("migrations applied: the database tables are up to date");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("ERROR: {e}");
+                    ExitCode::from(2)
+                }
+            });
+        }
         let node = match Node::from_config(&config).await {
             Ok(node) => node,
             Err(e) => {

@@ -88,3 +88,35 @@ fn dump_config_prints_the_effective_config_without_secrets() {
         "an unreadable config exits 3, as Tessera"
     );
 }
+
+#[test]
+fn migrate_only_creates_the_tables_services_without_auto_create_need() {
+    let mut node = TestNode::new("migrate", 1, &[]);
+    node.config["jdbc"]["autoCreateTables"] = serde_json::json!(false);
+    node.write_config();
+    let config = node.config_path().display().to_string();
+    // Without tables, a service refuses to start, with Tessera's message.
+    let refused = std::process::Command::new(tm_testkit::binary("p2p-node"))
+        .args(["-configfile", &config])
+        .current_dir(node.dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("has not been setup correctly"));
+
+    let migrated = std::process::Command::new(tm_testkit::binary("tessera"))
+        .args(["-configfile", &config, "--migrate-only"])
+        .current_dir(node.dir.path())
+        .output()
+        .expect("runs");
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    assert!(String::from_utf8_lossy(&migrated.stdout).contains("migrations applied"));
+
+    let url = node.p2p_url();
+    node.start("p2p-node", Some(&url));
+    assert!(http_ok(&format!("{url}readiness")));
+}
