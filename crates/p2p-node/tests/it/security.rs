@@ -88,3 +88,44 @@ fn with_the_whitelist_on_others_get_401() {
         200
     );
 }
+
+#[test]
+fn with_discovery_disabled_only_configured_peers_may_announce_themselves() {
+    let known = "http://127.0.0.1:9/".to_owned();
+    let mut closed = TestNode::new("closed", 1, std::slice::from_ref(&known));
+    closed.config["disablePeerDiscovery"] = serde_json::json!(true);
+    closed.write_config();
+    let url = closed.p2p_url();
+    closed.start("p2p-node", Some(&url));
+
+    let stranger_key = KeyPair::generate().expect("key").public;
+    let stranger = PartyInfo {
+        url: "http://127.0.0.1:8/".into(),
+        recipients: vec![Recipient {
+            key: stranger_key.clone(),
+            url: "http://127.0.0.1:8/".into(),
+        }],
+        parties: vec![],
+    };
+    match block_on(client().party_info(&url, &stranger)) {
+        Err(tm_client::ClientError::Status {
+            status: 403, body, ..
+        }) => {
+            assert!(body.contains("is not a known peer"), "{body}");
+        }
+        other => panic!("expected 403, got {other:?}"),
+    }
+    assert!(!knows(&url, &stranger_key, "http://127.0.0.1:8/"));
+
+    let friend_key = KeyPair::generate().expect("key").public;
+    let friend = PartyInfo {
+        url: known.clone(),
+        recipients: vec![Recipient {
+            key: friend_key.clone(),
+            url: known.clone(),
+        }],
+        parties: vec![],
+    };
+    block_on(client().party_info(&url, &friend)).expect("a configured peer is accepted");
+    assert!(knows(&url, &friend_key, &known));
+}
