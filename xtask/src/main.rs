@@ -2,6 +2,7 @@
 //!
 //! Every command says what it did and what to do next.
 
+mod bench;
 mod cluster;
 mod ha;
 mod interop;
@@ -31,6 +32,9 @@ enum Task {
     },
     /// Criterion benchmarks of the crypto core (seal, decode).
     BenchCore,
+    /// Throughput, latency, memory and start-up of a two-node network on SQLite and
+    /// PostgreSQL against the floor; writes target/bench/results.json, results.md and plots.
+    Bench(bench::BenchOptions),
     /// A local network of our nodes.
     Cluster {
         #[command(subcommand)]
@@ -132,6 +136,7 @@ fn run(task: Task) -> Result<(), String> {
             }
             ClusterAction::Send { dir } => cluster::send(&dir),
         },
+        Task::Bench(options) => bench::run(&options),
         Task::Ha { lb, dir } => ha::run(lb, &dir),
         Task::Interop { args } => interop::run(&args),
     }

@@ -333,20 +333,36 @@ impl Node {
     /// The node serving a remote recipient key; unknown keys are Tessera's 404
     /// `Recipient not found for key: <b64>`.
     pub async fn route(&self, key: &PublicKey) -> Result<Route, ManagerError> {
+        self.route_with(key, &mut Vec::new()).await
+    }
+
+    /// [`Node::route`] for one of several keys: `seen` keeps the nodes already read, so keys
+    /// served by one node read its row once (a send to ten keys of one node reads it once,
+    /// not ten times; docs/benchmarks.md, "Profile of the send path").
+    pub async fn route_with(
+        &self,
+        key: &PublicKey,
+        seen: &mut Vec<Route>,
+    ) -> Result<Route, ManagerError> {
         let not_found = || ManagerError::NotFound(format!("Recipient not found for key: {key}"));
-        let route = self
+        let recipient = self
             .store
             .find_recipient(key.clone())
             .await?
             .ok_or_else(not_found)?;
+        if let Some(route) = seen.iter().find(|r| r.url == recipient.peer_url) {
+            return Ok(route.clone());
+        }
         let peer = self
             .store
-            .find_peer(route.peer_url.clone())
+            .find_peer(recipient.peer_url)
             .await?
             .ok_or_else(not_found)?;
-        Ok(Route {
+        let route = Route {
             url: peer.url,
             versions: peer.api_versions.unwrap_or_default(),
-        })
+        };
+        seen.push(route.clone());
+        Ok(route)
     }
 }

@@ -291,9 +291,10 @@ impl Node {
             .cloned()
             .collect();
         // Routes and capabilities first: a send refused here (404, 403) touches nothing.
+        let mut peers = Vec::new();
         let mut deliveries = Vec::new();
         for key in recipients.iter().filter(|key| !ours.contains(key)) {
-            let route = self.route(key).await?;
+            let route = self.route_with(key, &mut peers).await?;
             check_capabilities(&payload, key, &route)?;
             deliveries.push(Delivery {
                 key: key.clone(),
