@@ -8,7 +8,9 @@ mod whitelist;
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use tm_client::p2p::{ResendBatchRequest, ResendBatchResponse, ResendType, OCTET_STREAM};
+use tm_client::p2p::{
+    PushBatchRequest, ResendBatchRequest, ResendBatchResponse, ResendType, OCTET_STREAM,
+};
 use tm_core::partyinfo::PartyInfo;
 use tm_core::privacy_group::PrivacyGroupRecord;
 use tm_core::version::{parse_header_values, VERSION_HEADER};
@@ -33,6 +35,7 @@ pub fn routes(node: &Node) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 
                 .route("/push", web::post().to(push))
                 .route("/resend", web::post().to(resend))
                 .route("/resendBatch", web::post().to(resend_batch))
+                .route("/pushBatch", web::post().to(push_batch))
                 .route("/pushPrivacyGroup", web::post().to(push_privacy_group)),
         );
     }
@@ -138,6 +141,29 @@ async fn resend_batch(
 ) -> Result<HttpResponse, ApiError> {
     let total = node.resend_batch(&body.public_key, body.batch_size).await?;
     Ok(HttpResponse::Ok().json(ResendBatchResponse { total }))
+}
+
+/// `POST /pushBatch`: the payloads a peer resends to us in answer to our `/resendBatch`,
+/// always LEGACY. Tessera serves it only in recovery mode and stages the payloads; we serve it
+/// always and store each as a push, after every entry has decoded (a bad entry stores nothing).
+async fn push_batch(
+    node: web::Data<Node>,
+    body: web::Json<PushBatchRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let payloads = body
+        .encoded_payloads
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            PayloadCodec::Legacy.decode(bytes).map_err(|e| {
+                ApiError::bad_request(format!("invalid LEGACY payload at index {i}: {e}"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for payload in payloads {
+        node.receive_push(payload).await?;
+    }
+    Ok(HttpResponse::Ok().finish())
 }
 
 async fn push_privacy_group(

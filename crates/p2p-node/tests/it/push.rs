@@ -174,3 +174,76 @@ fn garbage_is_refused_with_a_reason_and_changes_nothing() {
         .expect("pushed");
     assert_eq!(stored_count(&node), 2);
 }
+
+#[test]
+fn a_push_batch_stores_every_payload_or_none() {
+    let node = p2p_node("batch", &[]);
+    let url = node.p2p_url();
+    let ours = node.keys[0].public.clone();
+    let first = pushed_to(&ours, b"batch one");
+    let second = pushed_to(&ours, b"batch two");
+    let legacy = |p: &tm_core::EncodedPayload| PayloadCodec::Legacy.encode(p);
+
+    let bad = tm_client::p2p::PushBatchRequest {
+        encoded_payloads: vec![legacy(&first), b"junk".to_vec()],
+    };
+    match block_on(client().push_batch(&url, &bad)) {
+        Err(ClientError::Status {
+            status: 400, body, ..
+        }) => assert!(body.contains("index 1"), "{body}"),
+        other => panic!("expected 400, got {other:?}"),
+    }
+    assert_eq!(stored_count(&node), 0, "a bad entry stores nothing");
+
+    let good = tm_client::p2p::PushBatchRequest {
+        encoded_payloads: vec![legacy(&first), legacy(&second)],
+    };
+    block_on(client().push_batch(&url, &good)).expect("batch stored");
+    assert_eq!(stored_count(&node), 2);
+    let resent = resend_individual(&url, &ours, &second.hash()).expect("resent");
+    assert_eq!(
+        PayloadCodec::Legacy.decode(&resent).expect("decodes"),
+        second
+    );
+}
+
+#[test]
+fn resend_batch_pushes_a_recipients_transactions_to_its_node() {
+    let mut a = tm_testkit::TestNode::new("resend-a", 1, &[]);
+    let a_url = a.p2p_url();
+    a.start("p2p-node", Some(&a_url));
+    let b = p2p_node("resend-b", std::slice::from_ref(&a_url));
+    let b_url = b.p2p_url();
+    let b_key = b.keys[0].public.clone();
+    assert!(
+        tm_testkit::eventually(crate::support::DISCOVERY, || crate::support::knows(
+            &a_url, &b_key, &b_url
+        )),
+        "A never learned B"
+    );
+    // A transaction A sent to B, as A stores it (the full sender copy).
+    let sender = a.keys[0].clone();
+    let sent = Keyring::new(vec![sender.clone()])
+        .encrypt_payload(
+            b"recover me",
+            &sender.public,
+            &[b_key.clone(), sender.public.clone()],
+            &PrivacyMetadata::default(),
+        )
+        .expect("seals");
+    block_on(client().push(&a_url, &sent, PayloadCodec::Cbor)).expect("stored on A");
+    assert_eq!(stored_count(&b), 0);
+
+    let request = tm_client::p2p::ResendBatchRequest {
+        public_key: b_key.clone(),
+        batch_size: Some(10),
+    };
+    let answer = block_on(client().resend_batch(&a_url, &request)).expect("resend batch");
+    assert_eq!(answer.total, 1);
+    assert_eq!(stored_count(&b), 1);
+    let on_b = resend_individual(&b_url, &b_key, &sent.hash()).expect("B holds it");
+    assert_eq!(
+        PayloadCodec::Legacy.decode(&on_b).expect("decodes"),
+        sent.for_recipient(&b_key).expect("B's copy")
+    );
+}
