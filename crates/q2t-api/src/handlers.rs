@@ -13,7 +13,7 @@ use tm_client::q2t::{
 use tm_core::payload::{Nonce, PrivacyGroupId, RecipientBox, SecurityHash};
 use tm_core::{EncodedPayload, PrivacyMode, PublicKey, TxHash};
 use tm_http::ApiError;
-use tm_manager::transaction::{Received, SendParams, Sent, SignedParams};
+use tm_manager::transaction::{Privacy, Received, SendParams, Sent, SignedParams};
 use tm_manager::{ManagerError, Node};
 
 use crate::media::{self, accept_variant, json_variant};
@@ -89,34 +89,56 @@ fn check_exec_hash(mode: PrivacyMode, exec_hash: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// The recipients and privacy settings of a JSON send or signed send (the same fields in both).
+struct PrivacyFields<'a> {
+    to: Option<&'a [String]>,
+    privacy_flag: i32,
+    affected: Option<&'a [String]>,
+    exec_hash: Option<String>,
+    privacy_group_id: Option<&'a str>,
+    mandatory_recipients: Option<&'a [String]>,
+}
+
+fn privacy(fields: PrivacyFields<'_>, media: MediaType) -> Result<Privacy> {
+    let privacy_mode = PrivacyMode::from_flag(i64::from(fields.privacy_flag));
+    check_exec_hash(privacy_mode, fields.exec_hash.as_deref())?;
+    Ok(Privacy {
+        to: input::keys(fields.to, "to")?,
+        privacy_mode,
+        affected: input::hashes(fields.affected, "affectedContractTransactions")?,
+        exec_hash: fields.exec_hash.unwrap_or_default().into_bytes(),
+        privacy_group_id: privacy_group_id(fields.privacy_group_id, media)?,
+        // Only the 4.0 resource reads mandatory recipients.
+        mandatory_recipients: if media == MediaType::V4_0 {
+            input::keys(fields.mandatory_recipients, "mandatoryRecipients")?
+        } else {
+            Vec::new()
+        },
+    })
+}
+
 fn send_params(request: SendRequest, media: MediaType) -> Result<SendParams> {
     if request.payload.is_empty() {
         return Err(ApiError::bad_request("payload is required"));
     }
-    let privacy_mode = PrivacyMode::from_flag(i64::from(request.privacy_flag));
-    check_exec_hash(privacy_mode, request.exec_hash.as_deref())?;
+    let privacy = privacy(
+        PrivacyFields {
+            to: request.to.as_deref(),
+            privacy_flag: request.privacy_flag,
+            affected: request.affected_contract_transactions.as_deref(),
+            exec_hash: request.exec_hash.clone(),
+            privacy_group_id: request.privacy_group_id.as_deref(),
+            mandatory_recipients: request.mandatory_recipients.as_deref(),
+        },
+        media,
+    )?;
     Ok(SendParams {
         from: request
             .from
             .as_deref()
             .map(|from| input::key(from, "from"))
             .transpose()?,
-        to: input::keys(request.to.as_deref(), "to")?,
-        privacy_mode,
-        affected: input::hashes(
-            request.affected_contract_transactions.as_deref(),
-            "affectedContractTransactions",
-        )?,
-        exec_hash: request.exec_hash.unwrap_or_default().into_bytes(),
-        privacy_group_id: privacy_group_id(request.privacy_group_id.as_deref(), media)?,
-        mandatory_recipients: if media == MediaType::V4_0 {
-            input::keys(
-                request.mandatory_recipients.as_deref(),
-                "mandatoryRecipients",
-            )?
-        } else {
-            Vec::new()
-        },
+        privacy,
         payload: request.payload,
     })
 }
@@ -160,10 +182,10 @@ pub async fn send_signed(
         }
         let to = input::header_keys(&req, HEADER_TO)?;
         let sent = node
-            .send_signed(SignedParams::standard(
-                TxHash::from_bytes(body.to_vec()),
-                to,
-            ))
+            .send_signed(SignedParams {
+                hash: TxHash::from_bytes(body.to_vec()),
+                privacy: Privacy::standard(to),
+            })
             .await?;
         let mut response = text(actix_web::http::StatusCode::OK, sent.hash.to_base64());
         insert_location(&mut response, &location(&req, &sent.hash));
@@ -174,25 +196,19 @@ pub async fn send_signed(
     if request.hash.is_empty() {
         return Err(ApiError::bad_request("hash is required"));
     }
-    let privacy_mode = PrivacyMode::from_flag(i64::from(request.privacy_flag));
-    check_exec_hash(privacy_mode, request.exec_hash.as_deref())?;
-    let params = SignedParams {
-        to: input::keys(request.to.as_deref(), "to")?,
-        privacy_mode,
-        affected: input::hashes(
-            request.affected_contract_transactions.as_deref(),
-            "affectedContractTransactions",
-        )?,
-        exec_hash: request.exec_hash.unwrap_or_default().into_bytes(),
-        privacy_group_id: privacy_group_id(request.privacy_group_id.as_deref(), media)?,
-        mandatory_recipients: if media == MediaType::V4_0 {
-            input::keys(
-                request.mandatory_recipients.as_deref(),
-                "mandatoryRecipients",
-            )?
-        } else {
-            Vec::new()
+    let privacy = privacy(
+        PrivacyFields {
+            to: request.to.as_deref(),
+            privacy_flag: request.privacy_flag,
+            affected: request.affected_contract_transactions.as_deref(),
+            exec_hash: request.exec_hash.clone(),
+            privacy_group_id: request.privacy_group_id.as_deref(),
+            mandatory_recipients: request.mandatory_recipients.as_deref(),
         },
+        media,
+    )?;
+    let params = SignedParams {
+        privacy,
         hash: TxHash::from_bytes(request.hash),
     };
     let sent = node.send_signed(params).await?;
@@ -223,8 +239,7 @@ pub async fn send_raw(
         .send(SendParams {
             payload: body.to_vec(),
             from,
-            to,
-            ..SendParams::default()
+            privacy: Privacy::standard(to),
         })
         .await?;
     let mut response = text(actix_web::http::StatusCode::OK, sent.hash.to_base64());
@@ -370,7 +385,7 @@ pub async fn encoded_payload_create(
 ) -> Result<HttpResponse> {
     let media = json_variant(&req, &JSON_AND_2_1)?;
     let mut params = send_params(input::json(&body)?, MediaType::Json)?;
-    params.mandatory_recipients.clear();
+    params.privacy.mandatory_recipients.clear();
     let payload = node.encrypt_only(params).await?;
     json_response(
         actix_web::http::StatusCode::OK,

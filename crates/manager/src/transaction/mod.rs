@@ -12,13 +12,9 @@ mod send;
 use tm_core::payload::PrivacyGroupId;
 use tm_core::{PrivacyMode, PublicKey, TxHash};
 
-/// What `/send`, `/sendraw` and `/encodedpayload/create` ask for.
+/// The recipients and privacy settings of a send or a signed send.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SendParams {
-    /// The plaintext (non-empty).
-    pub payload: Vec<u8>,
-    /// The sender; the enclave's default key when absent.
-    pub from: Option<PublicKey>,
+pub struct Privacy {
     /// The recipients as given (the sender and forwarding keys are added).
     pub to: Vec<PublicKey>,
     /// The privacy mode.
@@ -33,38 +29,35 @@ pub struct SendParams {
     pub mandatory_recipients: Vec<PublicKey>,
 }
 
-/// What `/sendsignedtx` asks for: a raw transaction stored by `/storeraw`, re-wrapped.
+impl Privacy {
+    /// Standard private, to `to`.
+    pub fn standard(to: Vec<PublicKey>) -> Self {
+        Self {
+            to,
+            ..Self::default()
+        }
+    }
+}
+
+/// What `/send`, `/sendraw` and `/encodedpayload/create` ask for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SendParams {
+    /// The plaintext (non-empty).
+    pub payload: Vec<u8>,
+    /// The sender; the enclave's default key when absent.
+    pub from: Option<PublicKey>,
+    /// Recipients and privacy settings.
+    pub privacy: Privacy,
+}
+
+/// What `/sendsignedtx` asks for: a raw transaction stored by `/storeraw`, re-wrapped
+/// (forwarding keys and the raw sender are added to the recipients).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignedParams {
     /// The raw transaction's hash.
     pub hash: TxHash,
-    /// The recipients as given (forwarding keys and the raw sender are added).
-    pub to: Vec<PublicKey>,
-    /// The privacy mode.
-    pub privacy_mode: PrivacyMode,
-    /// Hashes of earlier transactions this one affects.
-    pub affected: Vec<TxHash>,
-    /// The PSV execution hash (UTF-8 bytes).
-    pub exec_hash: Vec<u8>,
-    /// The privacy group: its members become the recipients.
-    pub privacy_group_id: Option<PrivacyGroupId>,
-    /// Mandatory recipients.
-    pub mandatory_recipients: Vec<PublicKey>,
-}
-
-impl SignedParams {
-    /// A standard-private re-wrap of `hash` for `to` (the octet-stream `/sendsignedtx`).
-    pub fn standard(hash: TxHash, to: Vec<PublicKey>) -> Self {
-        Self {
-            hash,
-            to,
-            privacy_mode: PrivacyMode::StandardPrivate,
-            affected: Vec::new(),
-            exec_hash: Vec::new(),
-            privacy_group_id: None,
-            mandatory_recipients: Vec::new(),
-        }
-    }
+    /// Recipients and privacy settings.
+    pub privacy: Privacy,
 }
 
 /// The result of a send.

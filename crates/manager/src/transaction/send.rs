@@ -9,7 +9,7 @@ use tm_core::{EncodedPayload, PrivacyMode, PublicKey, TxHash};
 use tm_store::{EncryptedRawTransaction, StoreError};
 use tokio::task::JoinSet;
 
-use super::{SendParams, Sent, SignedParams};
+use super::{Privacy, SendParams, Sent, SignedParams};
 use crate::party::Route;
 use crate::{ManagerError, Node};
 
@@ -67,13 +67,17 @@ impl Node {
     /// the privacy rules of a send against them; returns the metadata to encrypt with.
     async fn privacy_metadata(
         &self,
-        privacy_mode: PrivacyMode,
+        privacy: Privacy,
         recipients: &[PublicKey],
-        affected: &[TxHash],
-        exec_hash: Vec<u8>,
-        privacy_group_id: Option<PrivacyGroupId>,
-        mandatory: &[PublicKey],
     ) -> Result<PrivacyMetadata, ManagerError> {
+        let Privacy {
+            privacy_mode,
+            affected,
+            exec_hash,
+            privacy_group_id,
+            mandatory_recipients: mandatory,
+            ..
+        } = privacy;
         let wanted: BTreeSet<TxHash> = affected.iter().cloned().collect();
         let found = if wanted.is_empty() {
             Vec::new()
@@ -159,24 +163,16 @@ impl Node {
     /// `/send` and `/sendraw`: encrypts for the sender, the recipients and the forwarding keys,
     /// stores, and pushes to every remote recipient. The first failed push fails the call and
     /// the stored row is removed again (pushes that succeeded are not undone, as in Tessera).
-    pub async fn send(&self, params: SendParams) -> Result<Sent, ManagerError> {
+    pub async fn send(&self, mut params: SendParams) -> Result<Sent, ManagerError> {
         if params.payload.is_empty() {
             return Err(ManagerError::BadRequest("payload is required".into()));
         }
         let sender = self.sender_or_default(params.from).await?;
+        let to = std::mem::take(&mut params.privacy.to);
         let recipients = self
-            .recipients_for(params.to, &sender, params.privacy_group_id.as_ref())
+            .recipients_for(to, &sender, params.privacy.privacy_group_id.as_ref())
             .await?;
-        let metadata = self
-            .privacy_metadata(
-                params.privacy_mode,
-                &recipients,
-                &params.affected,
-                params.exec_hash,
-                params.privacy_group_id,
-                &params.mandatory_recipients,
-            )
-            .await?;
+        let metadata = self.privacy_metadata(params.privacy, &recipients).await?;
         let payload = self
             .enclave
             .encrypt_payload(&params.payload, &sender, &recipients, &metadata)
@@ -187,7 +183,7 @@ impl Node {
 
     /// `/sendsignedtx`: boxes the key of a raw transaction stored by `/storeraw` for the
     /// recipients, stores it under the raw hash and pushes it like [`Node::send`].
-    pub async fn send_signed(&self, params: SignedParams) -> Result<Sent, ManagerError> {
+    pub async fn send_signed(&self, mut params: SignedParams) -> Result<Sent, ManagerError> {
         let raw = self
             .store
             .find_raw(params.hash.clone())
@@ -204,19 +200,11 @@ impl Node {
             nonce: raw.nonce.into(),
             sender: raw.sender,
         };
+        let to = std::mem::take(&mut params.privacy.to);
         let recipients = self
-            .recipients_for(params.to, &raw.sender, params.privacy_group_id.as_ref())
+            .recipients_for(to, &raw.sender, params.privacy.privacy_group_id.as_ref())
             .await?;
-        let metadata = self
-            .privacy_metadata(
-                params.privacy_mode,
-                &recipients,
-                &params.affected,
-                params.exec_hash,
-                params.privacy_group_id,
-                &params.mandatory_recipients,
-            )
-            .await?;
+        let metadata = self.privacy_metadata(params.privacy, &recipients).await?;
         let payload = self
             .enclave
             .encrypt_raw_for_recipients(&raw, &recipients, &metadata)
@@ -227,24 +215,18 @@ impl Node {
 
     /// `/encodedpayload/create`: encrypts as a send would (sender and forwarding keys added,
     /// privacy rules checked) without storing or pushing anything.
-    pub async fn encrypt_only(&self, params: SendParams) -> Result<EncodedPayload, ManagerError> {
+    pub async fn encrypt_only(
+        &self,
+        mut params: SendParams,
+    ) -> Result<EncodedPayload, ManagerError> {
         if params.payload.is_empty() {
             return Err(ManagerError::BadRequest("payload is required".into()));
         }
         let sender = self.sender_or_default(params.from).await?;
         let mut recipients = vec![sender.clone()];
-        extend_distinct(&mut recipients, params.to);
+        extend_distinct(&mut recipients, std::mem::take(&mut params.privacy.to));
         extend_distinct(&mut recipients, self.enclave.forwarding_keys().await?);
-        let metadata = self
-            .privacy_metadata(
-                params.privacy_mode,
-                &recipients,
-                &params.affected,
-                params.exec_hash,
-                params.privacy_group_id,
-                &params.mandatory_recipients,
-            )
-            .await?;
+        let metadata = self.privacy_metadata(params.privacy, &recipients).await?;
         Ok(self
             .enclave
             .encrypt_payload(&params.payload, &sender, &recipients, &metadata)
