@@ -99,6 +99,20 @@ struct PrivacyFields<'a> {
     mandatory_recipients: Option<&'a [String]>,
 }
 
+/// The [`PrivacyFields`] of a `SendRequest` or a `SendSignedRequest` (same field names).
+macro_rules! privacy_fields {
+    ($request:expr) => {
+        PrivacyFields {
+            to: $request.to.as_deref(),
+            privacy_flag: $request.privacy_flag,
+            affected: $request.affected_contract_transactions.as_deref(),
+            exec_hash: $request.exec_hash.clone(),
+            privacy_group_id: $request.privacy_group_id.as_deref(),
+            mandatory_recipients: $request.mandatory_recipients.as_deref(),
+        }
+    };
+}
+
 fn privacy(fields: PrivacyFields<'_>, media: MediaType) -> Result<Privacy> {
     let privacy_mode = PrivacyMode::from_flag(i64::from(fields.privacy_flag));
     check_exec_hash(privacy_mode, fields.exec_hash.as_deref())?;
@@ -121,17 +135,7 @@ fn send_params(request: SendRequest, media: MediaType) -> Result<SendParams> {
     if request.payload.is_empty() {
         return Err(ApiError::bad_request("payload is required"));
     }
-    let privacy = privacy(
-        PrivacyFields {
-            to: request.to.as_deref(),
-            privacy_flag: request.privacy_flag,
-            affected: request.affected_contract_transactions.as_deref(),
-            exec_hash: request.exec_hash.clone(),
-            privacy_group_id: request.privacy_group_id.as_deref(),
-            mandatory_recipients: request.mandatory_recipients.as_deref(),
-        },
-        media,
-    )?;
+    let privacy = privacy(privacy_fields!(request), media)?;
     Ok(SendParams {
         from: request
             .from
@@ -196,17 +200,7 @@ pub async fn send_signed(
     if request.hash.is_empty() {
         return Err(ApiError::bad_request("hash is required"));
     }
-    let privacy = privacy(
-        PrivacyFields {
-            to: request.to.as_deref(),
-            privacy_flag: request.privacy_flag,
-            affected: request.affected_contract_transactions.as_deref(),
-            exec_hash: request.exec_hash.clone(),
-            privacy_group_id: request.privacy_group_id.as_deref(),
-            mandatory_recipients: request.mandatory_recipients.as_deref(),
-        },
-        media,
-    )?;
+    let privacy = privacy(privacy_fields!(request), media)?;
     let params = SignedParams {
         privacy,
         hash: TxHash::from_bytes(request.hash),
@@ -462,7 +456,7 @@ pub async fn encoded_payload_decrypt(
 ) -> Result<HttpResponse> {
     let media = json_variant(&req, &JSON_AND_2_1)?;
     let payload = payload_from_json(input::json(&body)?)?;
-    let received = node.decrypt_only(&payload).await?;
+    let received = node.decrypt_only(payload).await?;
     // This resource never reports managedParties or senderKey.
     json_response(
         actix_web::http::StatusCode::OK,

@@ -10,7 +10,7 @@ mod query;
 mod send;
 
 use tm_core::payload::PrivacyGroupId;
-use tm_core::{PrivacyMode, PublicKey, TxHash};
+use tm_core::{EncodedPayload, PrivacyMode, PublicKey, TxHash};
 
 /// The recipients and privacy settings of a send or a signed send.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -88,6 +88,25 @@ pub struct Received {
     pub sender: PublicKey,
     /// The privacy group, if any.
     pub privacy_group_id: Option<PrivacyGroupId>,
+}
+
+impl Received {
+    /// What a receive of `payload` returns, given its plaintext and our keys among its parties.
+    pub(crate) fn of(
+        payload: EncodedPayload,
+        plain: Vec<u8>,
+        managed_parties: Vec<PublicKey>,
+    ) -> Self {
+        Self {
+            payload: plain,
+            privacy_mode: payload.privacy_mode,
+            affected: payload.affected_contract_transactions.into_keys().collect(),
+            exec_hash: payload.exec_hash,
+            managed_parties,
+            sender: payload.sender,
+            privacy_group_id: payload.privacy_group_id,
+        }
+    }
 }
 
 /// Tessera's text for a transaction this node does not hold.

@@ -87,19 +87,7 @@ impl Node {
                 .filter(|key| payload.recipient_keys.contains(key))
                 .collect()
         };
-        Ok(Received {
-            payload: plain,
-            privacy_mode: payload.privacy_mode,
-            affected: payload
-                .affected_contract_transactions
-                .keys()
-                .cloned()
-                .collect(),
-            exec_hash: payload.exec_hash,
-            managed_parties,
-            sender: payload.sender,
-            privacy_group_id: payload.privacy_group_id,
-        })
+        Ok(Received::of(payload, plain, managed_parties))
     }
 
     async fn receive_raw_table(&self, hash: &TxHash) -> Result<Received, ManagerError> {
@@ -163,9 +151,9 @@ impl Node {
 
     /// `/encodedpayload/decrypt`: decrypts a payload given in the request with whichever of our
     /// keys opens it. Nothing is read from or written to the database.
-    pub async fn decrypt_only(&self, payload: &EncodedPayload) -> Result<Received, ManagerError> {
+    pub async fn decrypt_only(&self, payload: EncodedPayload) -> Result<Received, ManagerError> {
         let key = self
-            .search_for_recipient_key(payload)
+            .search_for_recipient_key(&payload)
             .await?
             .ok_or_else(|| {
                 ManagerError::Internal(format!(
@@ -175,20 +163,8 @@ impl Node {
             })?;
         let plain = self
             .enclave
-            .unencrypt_transaction(payload, Some(&key))
+            .unencrypt_transaction(&payload, Some(&key))
             .await?;
-        Ok(Received {
-            payload: plain,
-            privacy_mode: payload.privacy_mode,
-            affected: payload
-                .affected_contract_transactions
-                .keys()
-                .cloned()
-                .collect(),
-            exec_hash: payload.exec_hash.clone(),
-            managed_parties: Vec::new(),
-            sender: payload.sender.clone(),
-            privacy_group_id: payload.privacy_group_id.clone(),
-        })
+        Ok(Received::of(payload, plain, Vec::new()))
     }
 }
