@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every check the project has, as CI runs it (.ci/run calls this script):
-# formatting, a local PostgreSQL for the store tests, clippy, the whole test suite on SQLite and
-# PostgreSQL, and a short run of every fuzz target.
+# formatting, a local PostgreSQL for the store tests, clippy, the crate graph in docs/layout.md,
+# the whole test suite on SQLite and PostgreSQL (no prior build needed: services run
+# in-process), the local cluster, no system libpq in the binaries, the HA proof, the interop
+# harness, and a short run of every fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -19,8 +21,8 @@ fi
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "cargo build --bins (integration tests start the service binaries)"
-cargo build --workspace --bins
+step "docs/layout.md: the crate graph matches cargo metadata"
+python3 scripts/crate-graph.py --check docs/layout.md
 
 step "k8s manifests: render, offline schema validation, object checks"
 bash deploy/k8s/check.sh
@@ -36,6 +38,17 @@ cargo xtask cluster send --dir "$cluster_dir"
 cargo xtask cluster status --dir "$cluster_dir"
 cargo xtask cluster down --dir "$cluster_dir"
 trap - EXIT
+
+step "the service binaries link no system libpq or OpenSSL (both are built in)"
+cargo build --quiet --bins -p tessera
+bins="${CARGO_TARGET_DIR:-target}/debug"
+for bin in p2p-node q2t-api thirdparty-api enclave tessera; do
+  if ldd "$bins/$bin" | grep -E 'libpq|libssl|libcrypto'; then
+    echo "ERROR: $bin links a system library a fresh machine may not have" >&2
+    exit 1
+  fi
+done
+echo "ldd: no libpq, libssl or libcrypto in p2p-node, q2t-api, thirdparty-api, enclave, tessera"
 
 step "high availability: replicas behind nginx, then HAProxy, killed and restarted under load"
 cargo xtask ha --lb nginx

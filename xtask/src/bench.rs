@@ -23,7 +23,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cluster::{self, Db, UpOptions};
+use tm_core::TxHash;
+
+use crate::cluster::{self, Cluster, Db, UpOptions};
 use crate::lb::Balancer;
 
 /// Options of `cargo xtask bench`.
@@ -166,7 +168,7 @@ pub fn run(options: &BenchOptions) -> Result<(), String> {
         return rerun_in_release();
     }
     let options = options.effective();
-    let out = absolute(&options.out);
+    let out = crate::absolute(&options.out);
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let mut runs = Vec::new();
     let dbs = options.db.clone();
@@ -197,21 +199,11 @@ fn rerun_in_release() -> Result<(), String> {
         .args(["build", "--quiet", "--release", "-p", "xtask"])
         .status();
     crate::status_of(status)?;
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map_or_else(|_| crate::root().join("target"), PathBuf::from);
-    let status = Command::new(target.join("release/xtask"))
+    let status = Command::new(crate::target_dir().join("release/xtask"))
         .current_dir(crate::root())
         .args(std::env::args_os().skip(1))
         .status();
     crate::status_of(status)
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        crate::root().join(path)
-    }
 }
 
 /// One database: up, keys and cold starts, scenarios with their floors, down (also on failure).
@@ -230,51 +222,7 @@ fn run_on(options: &BenchOptions, db: Db, out: &Path, keep: bool) -> Result<DbRu
         lb: Balancer::Nginx,
         release: true,
     };
-    let result = cluster::up(&up).and_then(|mut cluster| {
-        let cold_start_ms = setup::add_keys_and_restart(&mut cluster, options.recipients)?;
-        let mut scenarios = Vec::new();
-        let mut sent = Vec::new();
-        for scenario in Scenario::ALL {
-            let label = scenario.label(options.recipients);
-            setup::reset_peak_rss(&cluster);
-            let cpu_before = setup::cpu_ms(&cluster);
-            let load = load::run(&cluster, scenario, &label, options, &mut sent)?;
-            let cpu_ms_per_op = cpu_per_op(&cpu_before, &setup::cpu_ms(&cluster), load.ops);
-            let peak_rss_kib = setup::peak_rss(&cluster);
-            let floor = floor::run(db, scenario, options, load.ops.max(1), out)?;
-            let fraction_of_floor = if floor.tps > 0.0 {
-                load.tps / floor.tps
-            } else {
-                0.0
-            };
-            println!(
-                "bench: {name}: {label}: {:.0} tx/s, p50 {:.1} ms, p99 {:.1} ms, {} errors; services {:.2} CPU ms/op; floor {:.0} tx/s, {:.2} CPU ms/op; {:.1}% of the floor",
-                load.tps,
-                load.latency_ms.p50,
-                load.latency_ms.p99,
-                load.errors,
-                total_cpu(&cpu_ms_per_op),
-                floor.tps,
-                floor.cpu_ms_per_op,
-                fraction_of_floor * 100.0
-            );
-            scenarios.push(ScenarioResult {
-                scenario,
-                label,
-                load,
-                floor,
-                fraction_of_floor,
-                services_cpu_ms_per_op: total_cpu(&cpu_ms_per_op),
-                cpu_ms_per_op,
-                peak_rss_kib,
-            });
-        }
-        Ok(DbRun {
-            db,
-            cold_start_ms,
-            scenarios,
-        })
-    });
+    let result = cluster::up(&up).and_then(|mut cluster| measure(&mut cluster, options, db, out));
     if keep && result.is_ok() {
         println!(
             "bench: kept the cluster running: `cargo xtask cluster down --dir {}` stops it",
@@ -286,6 +234,74 @@ fn run_on(options: &BenchOptions, db: Db, out: &Path, keep: bool) -> Result<DbRu
     // Give the machine a moment between databases (sockets, page cache writeback).
     std::thread::sleep(Duration::from_millis(500));
     result
+}
+
+/// Node 2's keys and cold starts, then every scenario with its floor.
+fn measure(
+    cluster: &mut Cluster,
+    options: &BenchOptions,
+    db: Db,
+    out: &Path,
+) -> Result<DbRun, String> {
+    let cold_start_ms = setup::add_keys_and_restart(cluster, options.recipients)?;
+    let mut scenarios = Vec::new();
+    let mut sent = Vec::new();
+    for scenario in Scenario::ALL {
+        scenarios.push(run_scenario(
+            cluster, scenario, options, db, out, &mut sent,
+        )?);
+    }
+    Ok(DbRun {
+        db,
+        cold_start_ms,
+        scenarios,
+    })
+}
+
+/// One scenario on the network (with the services' CPU and peak memory), then the floor with
+/// as many operations.
+fn run_scenario(
+    cluster: &Cluster,
+    scenario: Scenario,
+    options: &BenchOptions,
+    db: Db,
+    out: &Path,
+    sent: &mut Vec<TxHash>,
+) -> Result<ScenarioResult, String> {
+    let name = format!("{db:?}").to_lowercase();
+    let label = scenario.label(options.recipients);
+    setup::reset_peak_rss(cluster);
+    let cpu_before = setup::cpu_ms(cluster);
+    let load = load::run(cluster, scenario, &label, options, sent)?;
+    let cpu_ms_per_op = cpu_per_op(&cpu_before, &setup::cpu_ms(cluster), load.ops);
+    let peak_rss_kib = setup::peak_rss(cluster);
+    let floor = floor::run(db, scenario, options, load.ops.max(1), out)?;
+    let fraction_of_floor = if floor.tps > 0.0 {
+        load.tps / floor.tps
+    } else {
+        0.0
+    };
+    println!(
+        "bench: {name}: {label}: {:.0} tx/s, p50 {:.1} ms, p99 {:.1} ms, {} errors; services {:.2} CPU ms/op; floor {:.0} tx/s, {:.2} CPU ms/op; {:.1}% of the floor",
+        load.tps,
+        load.latency_ms.p50,
+        load.latency_ms.p99,
+        load.errors,
+        total_cpu(&cpu_ms_per_op),
+        floor.tps,
+        floor.cpu_ms_per_op,
+        fraction_of_floor * 100.0
+    );
+    Ok(ScenarioResult {
+        scenario,
+        label,
+        load,
+        floor,
+        fraction_of_floor,
+        services_cpu_ms_per_op: total_cpu(&cpu_ms_per_op),
+        cpu_ms_per_op,
+        peak_rss_kib,
+    })
 }
 
 /// CPU milliseconds per operation of each process between two readings.

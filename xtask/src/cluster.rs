@@ -7,15 +7,23 @@
 //! as Tessera's HA guide describes: instances bind their own addresses, the node advertises
 //! the balancer's.
 
-use std::net::TcpListener;
+mod node;
+mod process;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use tm_client::q2t::{MediaType, Q2tClient, SendRequest};
+use tm_core::{PublicKey, TxHash};
+use tm_dev_support::block_on;
+use tm_dev_support::wait::http_ok;
+
+pub use node::{read_config, write_keys};
+pub use process::{alive, signal, spawn, wait_healthy, Process};
 
 use crate::lb::{self, Balancer, Frontend};
+use node::NodePorts;
 
 /// The database the nodes use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -48,25 +56,6 @@ pub struct UpOptions {
     /// Use release builds of the binaries.
     #[arg(long)]
     pub release: bool,
-}
-
-/// One process of the cluster, with what it takes to start it again.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Process {
-    /// e.g. `node1/p2p-node#2`.
-    pub name: String,
-    /// Its process id.
-    pub pid: u32,
-    /// The executable.
-    pub program: PathBuf,
-    /// Its arguments.
-    pub args: Vec<String>,
-    /// Its working directory.
-    pub cwd: PathBuf,
-    /// Its log file.
-    pub log: PathBuf,
-    /// A URL answering 200 when it is up.
-    pub health: String,
 }
 
 /// Key files of one key pair.
@@ -149,387 +138,126 @@ impl Cluster {
     }
 }
 
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port: {e}"))
-}
-
-/// Whether a GET of `url` answers 200.
-pub fn healthy(url: &str) -> bool {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .ok()
-        .and_then(|c| c.get(url).send().ok())
-        .is_some_and(|r| r.status().as_u16() == 200)
-}
-
-/// Whether process `pid` is alive.
-pub fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| !s.contains(") Z "))
-            .unwrap_or(false)
-}
-
-/// Starts a process detached from this one (its own process group, output to its log).
-pub fn spawn(process: &mut Process) -> Result<(), String> {
-    use std::os::unix::process::CommandExt;
-    let log = std::fs::File::create(&process.log)
-        .map_err(|e| format!("{}: {e}", process.log.display()))?;
-    let err = log.try_clone().map_err(|e| e.to_string())?;
-    let child = Command::new(&process.program)
-        .args(&process.args)
-        .current_dir(&process.cwd)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(err)
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", process.program.display()))?;
-    process.pid = child.id();
-    Ok(())
-}
-
-/// Sends `signal` (e.g. `TERM`, `KILL`) to a process.
-pub fn signal(pid: u32, signal: &str) {
-    let _ = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// Waits until `process` is healthy; fails with the tail of its log if it exits or times out.
-pub fn wait_healthy(process: &Process, limit: Duration) -> Result<(), String> {
-    let started = Instant::now();
-    loop {
-        if healthy(&process.health) {
-            return Ok(());
-        }
-        if !alive(process.pid) || started.elapsed() > limit {
-            let log = std::fs::read_to_string(&process.log).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(15).collect();
-            return Err(format!(
-                "{} did not come up ({}); last lines of {}:\n{}",
-                process.name,
-                if alive(process.pid) {
-                    "timed out"
-                } else {
-                    "it exited"
-                },
-                process.log.display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
-fn build(release: bool) -> Result<PathBuf, String> {
-    println!(
-        "cluster: building the binaries{}",
-        if release { " (release)" } else { "" }
-    );
-    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    command.current_dir(repo_root()).args([
-        "build",
-        "--quiet",
-        "-p",
-        "p2p-node",
-        "-p",
-        "q2t-api",
-        "-p",
-        "thirdparty-api",
-        "-p",
-        "tm-enclave",
-        "--bins",
-    ]);
-    if release {
-        command.arg("--release");
-    }
-    let status = command.status().map_err(|e| format!("cargo: {e}"))?;
-    if !status.success() {
-        return Err("building the binaries failed".into());
-    }
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map_or_else(|_| repo_root().join("target"), PathBuf::from);
-    Ok(target.join(if release { "release" } else { "debug" }))
-}
-
-/// Runs SQL on the local PostgreSQL as the test role (`.ci/postgres.sh` starts it).
-fn psql(sql: &str) -> Result<(), String> {
-    let url = std::env::var("TM_TEST_POSTGRES_URL").unwrap_or_else(|_| POSTGRES_URL.to_owned());
-    let status = Command::new("psql")
-        .arg(&url)
-        .env("PGOPTIONS", "--client-min-messages=warning")
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-        .status()
-        .map_err(|e| format!("psql: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("psql failed: {sql}"))
-    }
-}
-
-const POSTGRES_URL: &str = "postgres://tm:tm-test-pw@127.0.0.1:55432/tm";
-
-fn start_postgres() -> Result<(), String> {
-    if Command::new("psql")
-        .arg(std::env::var("TM_TEST_POSTGRES_URL").unwrap_or_else(|_| POSTGRES_URL.to_owned()))
-        .args(["-q", "-c", "SELECT 1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        return Ok(());
-    }
-    println!("cluster: starting the local PostgreSQL (.ci/postgres.sh)");
-    let status = Command::new("bash")
-        .arg(repo_root().join(".ci/postgres.sh"))
-        .status()
-        .map_err(|e| format!(".ci/postgres.sh: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err("could not start PostgreSQL with .ci/postgres.sh".into())
-    }
-}
-
-/// Ports of one interface: where it is advertised, and each instance.
-struct Iface {
-    advertised: u16,
-    instances: Vec<u16>,
-}
-
-impl Iface {
-    fn new(replicas: usize) -> Result<Self, String> {
-        let advertised = free_port()?;
-        let instances = if replicas <= 1 {
-            vec![advertised]
-        } else {
-            (0..replicas)
-                .map(|_| free_port())
-                .collect::<Result<_, _>>()?
-        };
-        Ok(Self {
-            advertised,
-            instances,
-        })
-    }
-}
-
-/// `cluster up`.
+/// `cluster up`: a fresh network in the work folder, every process up, discovery complete.
 pub fn up(options: &UpOptions) -> Result<Cluster, String> {
+    let setup = prepare(options)?;
+    // Ports first: every node's config names another node's P2P address as its peer.
+    let ports = node::reserve_ports(options.nodes, options.replicas)?;
+    let mut cluster = setup.empty_cluster();
+    write_nodes(&setup, &ports, &mut cluster)?;
+    start_services(&mut cluster)?;
+    if let Some(balancer) = &setup.balancer {
+        start_balancer(&mut cluster, balancer, &node::frontends(&ports))?;
+    }
+    cluster.save()?;
+    wait_for_discovery(&cluster, Duration::from_secs(60))?;
+    Ok(cluster)
+}
+
+/// What every node of a fresh cluster shares.
+struct Setup {
+    dir: PathBuf,
+    db: Db,
+    replicas: usize,
+    /// The folder of the service binaries.
+    bin: PathBuf,
+    /// With replicas: the balancer and its executable.
+    balancer: Option<(Balancer, PathBuf)>,
+}
+
+impl Setup {
+    fn empty_cluster(&self) -> Cluster {
+        Cluster {
+            dir: self.dir.clone(),
+            db: self.db,
+            replicas: self.replicas,
+            balancer: self.balancer.as_ref().map(|(lb, _)| *lb),
+            balancer_process: None,
+            nodes: Vec::new(),
+        }
+    }
+}
+
+/// Checks the options, builds the binaries, makes sure the balancer and PostgreSQL are there
+/// when needed, and empties the work folder.
+fn prepare(options: &UpOptions) -> Result<Setup, String> {
     if options.nodes == 0 {
         return Err("--nodes must be at least 1".into());
     }
-    let dir = if options.dir.is_absolute() {
-        options.dir.clone()
-    } else {
-        repo_root().join(&options.dir)
-    };
-    if let Ok(old) = Cluster::load(&dir) {
-        if old.processes().any(|p| alive(p.pid)) {
-            return Err(format!(
-                "a cluster is running in {}: `cargo xtask cluster down --dir {}` first",
-                dir.display(),
-                dir.display()
-            ));
-        }
-    }
-    let db = if options.replicas > 1 {
-        Db::Postgres
-    } else {
-        options.db
-    };
-    if options.replicas > 1 && options.db == Db::Sqlite {
-        println!(
-            "cluster: --replicas {} shares one database per node: using PostgreSQL",
-            options.replicas
-        );
-    }
-    let bin = build(options.release)?;
-    let balancer_binary = if options.replicas > 1 {
-        Some(lb::ensure_installed(options.lb)?)
+    let dir = crate::absolute(&options.dir);
+    refuse_if_running(&dir)?;
+    let db = choose_db(options);
+    println!(
+        "cluster: building the binaries{}",
+        if options.release { " (release)" } else { "" }
+    );
+    let bin = crate::build_services(options.release)?;
+    let balancer = if options.replicas > 1 {
+        Some((options.lb, lb::ensure_installed(options.lb)?))
     } else {
         None
     };
     if db == Db::Postgres {
-        start_postgres()?;
+        crate::postgres::ensure_running()?;
     }
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    fresh_dir(&dir)?;
     println!(
         "cluster: a fresh {}-node network in {}",
         options.nodes,
         dir.display()
     );
-
-    // Ports first: every node's config names the first node's P2P address as its peer.
-    let mut plans = Vec::new();
-    for _ in 0..options.nodes {
-        plans.push([
-            Iface::new(options.replicas)?, // p2p
-            Iface::new(options.replicas)?, // q2t
-            Iface::new(options.replicas)?, // thirdparty
-            Iface::new(options.replicas)?, // enclave
-        ]);
-    }
-    let p2p_url = |i: usize| format!("http://127.0.0.1:{}/", plans[i][0].advertised);
-
-    let mut cluster = Cluster {
-        dir: dir.clone(),
+    Ok(Setup {
+        dir,
         db,
         replicas: options.replicas,
-        balancer: balancer_binary.as_ref().map(|_| options.lb),
-        balancer_process: None,
-        nodes: Vec::new(),
-    };
-    let mut frontends = Vec::new();
-    for (i, plan) in plans.iter().enumerate() {
-        let name = format!("node{}", i + 1);
-        let node_dir = dir.join(&name);
-        std::fs::create_dir_all(node_dir.join("keys")).map_err(|e| e.to_string())?;
-        let key_base = node_dir.join("keys").join(&name);
-        let pair = tm_core::keyfile::write_new_key_pair(
-            &key_base,
-            None,
-            &tm_core::keyfile::ArgonOptions::default(),
-        )
-        .map_err(|e| e.to_string())?;
-        let (public_key_path, private_key_path) = tm_core::keyfile::key_file_paths(&key_base);
-        let jdbc = match db {
-            Db::Sqlite => {
-                json!({ "url": format!("jdbc:sqlite:{}", node_dir.join("tm.db").display()), "autoCreateTables": true })
-            }
-            Db::Postgres => {
-                let database = format!("tm_cluster_{}_{}", std::process::id(), name);
-                psql(&format!("CREATE DATABASE {database}"))?;
-                json!({
-                    "url": format!("jdbc:postgresql://127.0.0.1:55432/{database}"),
-                    "username": "tm", "password": "tm-test-pw", "autoCreateTables": true
-                })
-            }
-        };
-        let peers: Vec<_> = if i == 0 {
-            (options.nodes > 1)
-                .then(|| json!({ "url": p2p_url(1) }))
-                .into_iter()
-                .collect()
-        } else {
-            vec![json!({ "url": p2p_url(0) })]
-        };
-        let socket = node_dir.join("tm.ipc");
-        let config = json!({
-            "jdbc": jdbc,
-            "serverConfigs": [
-                { "app": "P2P", "serverAddress": p2p_url(i), "communicationType": "REST",
-                  "properties": { "partyInfoInterval": "2000" } },
-                { "app": "Q2T", "serverAddress": format!("http://127.0.0.1:{}", plan[1].advertised), "communicationType": "REST" },
-                { "app": "ThirdParty", "serverAddress": format!("http://127.0.0.1:{}", plan[2].advertised), "communicationType": "REST" },
-                { "app": "ENCLAVE", "serverAddress": format!("http://127.0.0.1:{}", plan[3].advertised), "communicationType": "REST" }
-            ],
-            "peer": peers,
-            "keys": { "passwords": [], "keyData": [{
-                "privateKeyPath": private_key_path.display().to_string(),
-                "publicKeyPath": public_key_path.display().to_string()
-            }]},
-            "alwaysSendTo": []
-        });
-        let config_path = node_dir.join("tessera.json");
-        std::fs::write(
-            &config_path,
-            serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| e.to_string())?;
+        bin,
+        balancer,
+    })
+}
 
-        // (binary, config index, health path) per interface, enclave first.
-        let interfaces = [
-            ("enclave", 3usize, "/ping", &plan[3]),
-            ("p2p-node", 0, "/upcheck", &plan[0]),
-            ("q2t-api", 1, "/upcheck", &plan[1]),
-            ("thirdparty-api", 2, "/upcheck", &plan[2]),
-        ];
-        let mut processes = Vec::new();
-        for (binary, index, health, iface) in interfaces {
-            for (r, port) in iface.instances.iter().enumerate() {
-                let mut args = vec!["-configfile".to_owned(), config_path.display().to_string()];
-                if options.replicas > 1 {
-                    args.push("-o".into());
-                    args.push(format!(
-                        "serverConfigs[{index}].bindingAddress=http://127.0.0.1:{port}"
-                    ));
-                }
-                processes.push(Process {
-                    name: format!("{name}/{binary}#{}", r + 1),
-                    pid: 0,
-                    program: bin.join(binary),
-                    args,
-                    cwd: node_dir.clone(),
-                    log: node_dir.join(format!("{binary}-{}.log", r + 1)),
-                    health: format!("http://127.0.0.1:{port}{health}"),
-                });
-            }
-            if options.replicas > 1 {
-                frontends.push(Frontend {
-                    name: format!("{name}_{}", binary.replace('-', "_")),
-                    listen: format!("127.0.0.1:{}", iface.advertised),
-                    backends: iface
-                        .instances
-                        .iter()
-                        .map(|p| format!("127.0.0.1:{p}"))
-                        .collect(),
-                    check: health,
-                });
-            }
-        }
-        // GoQuorum's usual wiring: Q2T on a unix socket, one more q2t-api instance.
-        processes.push(Process {
-            name: format!("{name}/q2t-api#ipc"),
-            pid: 0,
-            program: bin.join("q2t-api"),
-            args: vec![
-                "-configfile".into(),
-                config_path.display().to_string(),
-                "-o".into(),
-                format!("serverConfigs[1].serverAddress=unix:{}", socket.display()),
-            ],
-            cwd: node_dir.clone(),
-            log: node_dir.join("q2t-api-ipc.log"),
-            health: String::new(),
-        });
-        cluster.nodes.push(NodeInfo {
-            name: name.clone(),
-            q2t_url: format!("http://127.0.0.1:{}", plan[1].advertised),
-            q2t_socket: socket,
-            p2p_url: p2p_url(i),
-            thirdparty_url: format!("http://127.0.0.1:{}", plan[2].advertised),
-            enclave_url: format!("http://127.0.0.1:{}", plan[3].advertised),
-            keys: vec![KeyFiles {
-                public_key: pair.public.to_base64(),
-                public_key_path,
-                private_key_path,
-            }],
-            config: config_path,
-            processes,
-        });
+fn refuse_if_running(dir: &Path) -> Result<(), String> {
+    match Cluster::load(dir) {
+        Ok(old) if old.processes().any(|p| alive(p.pid)) => Err(format!(
+            "a cluster is running in {}: `cargo xtask cluster down --dir {}` first",
+            dir.display(),
+            dir.display()
+        )),
+        _ => Ok(()),
     }
+}
 
-    // Start everything; save after each start so `down` finds what did start.
+/// Replicas share one database per node: PostgreSQL.
+fn choose_db(options: &UpOptions) -> Db {
+    if options.replicas <= 1 {
+        return options.db;
+    }
+    if options.db == Db::Sqlite {
+        println!(
+            "cluster: --replicas {} shares one database per node: using PostgreSQL",
+            options.replicas
+        );
+    }
+    Db::Postgres
+}
+
+fn fresh_dir(dir: &Path) -> Result<(), String> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+/// Writes every node's keys, database and config, and lists its processes.
+fn write_nodes(setup: &Setup, ports: &[NodePorts], cluster: &mut Cluster) -> Result<(), String> {
+    for i in 0..ports.len() {
+        cluster.nodes.push(node::write_node(setup, ports, i)?);
+    }
+    Ok(())
+}
+
+/// Starts every node's processes in order, each healthy before the next; saves after each
+/// start so `down` finds what did start.
+fn start_services(cluster: &mut Cluster) -> Result<(), String> {
     let total: usize = cluster.nodes.iter().map(|n| n.processes.len()).sum();
     let mut started = 0;
     for n in 0..cluster.nodes.len() {
@@ -547,49 +275,63 @@ pub fn up(options: &UpOptions) -> Result<Cluster, String> {
             );
         }
     }
-    if let Some(binary) = &balancer_binary {
-        let template = std::fs::read_to_string(repo_root().join(match options.lb {
-            Balancer::Nginx => "deploy/lb/nginx.conf.tmpl",
-            Balancer::Haproxy => "deploy/lb/haproxy.cfg.tmpl",
-        }))
-        .map_err(|e| format!("deploy/lb template: {e}"))?;
-        std::fs::create_dir_all(dir.join("nginx-tmp")).map_err(|e| e.to_string())?;
-        let rendered = lb::render(&template, &dir, &frontends)?;
-        let config = dir.join(match options.lb {
-            Balancer::Nginx => "nginx.conf",
-            Balancer::Haproxy => "haproxy.cfg",
-        });
-        std::fs::write(&config, rendered).map_err(|e| e.to_string())?;
-        lb::check_config(options.lb, binary, &config, &dir)?;
-        let command = lb::command(options.lb, binary, &config, &dir);
-        let mut process = Process {
-            name: format!("{:?}", options.lb).to_lowercase(),
-            pid: 0,
-            program: binary.clone(),
-            args: command
-                .get_args()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect(),
-            cwd: dir.clone(),
-            log: dir.join("balancer.log"),
-            health: format!("{}upcheck", cluster.nodes[0].p2p_url),
-        };
-        spawn(&mut process)?;
-        cluster.balancer_process = Some(process);
-        cluster.save()?;
-        if let Some(process) = &cluster.balancer_process {
-            wait_healthy(process, Duration::from_secs(30))?;
-            println!(
-                "cluster: {} balancing {} interfaces (pid {})",
-                process.name,
-                frontends.len(),
-                process.pid
-            );
-        }
-    }
+    Ok(())
+}
+
+/// Renders the balancer's config from `deploy/lb/`, starts it and waits until the first
+/// node's P2P answers through it.
+fn start_balancer(
+    cluster: &mut Cluster,
+    (balancer, binary): &(Balancer, PathBuf),
+    frontends: &[Frontend],
+) -> Result<(), String> {
+    let dir = cluster.dir.clone();
+    let config = write_balancer_config(*balancer, binary, &dir, frontends)?;
+    let command = lb::command(*balancer, binary, &config, &dir);
+    let mut process = Process {
+        name: format!("{balancer:?}").to_lowercase(),
+        pid: 0,
+        program: binary.clone(),
+        args: command
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        cwd: dir.clone(),
+        log: dir.join("balancer.log"),
+        health: format!("{}upcheck", cluster.nodes[0].p2p_url),
+    };
+    spawn(&mut process)?;
+    cluster.balancer_process = Some(process.clone());
     cluster.save()?;
-    wait_for_discovery(&cluster, Duration::from_secs(60))?;
-    Ok(cluster)
+    wait_healthy(&process, Duration::from_secs(30))?;
+    println!(
+        "cluster: {} balancing {} interfaces (pid {})",
+        process.name,
+        frontends.len(),
+        process.pid
+    );
+    Ok(())
+}
+
+/// `DIR/nginx.conf` or `DIR/haproxy.cfg`, checked by the balancer itself.
+fn write_balancer_config(
+    balancer: Balancer,
+    binary: &Path,
+    dir: &Path,
+    frontends: &[Frontend],
+) -> Result<PathBuf, String> {
+    let (template, file) = match balancer {
+        Balancer::Nginx => ("deploy/lb/nginx.conf.tmpl", "nginx.conf"),
+        Balancer::Haproxy => ("deploy/lb/haproxy.cfg.tmpl", "haproxy.cfg"),
+    };
+    let template = std::fs::read_to_string(crate::root().join(template))
+        .map_err(|e| format!("deploy/lb template: {e}"))?;
+    std::fs::create_dir_all(dir.join("nginx-tmp")).map_err(|e| e.to_string())?;
+    let rendered = lb::render(&template, dir, frontends)?;
+    let config = dir.join(file);
+    std::fs::write(&config, rendered).map_err(|e| e.to_string())?;
+    lb::check_config(balancer, binary, &config, dir)?;
+    Ok(config)
 }
 
 /// Waits until every node's party info lists every node's keys.
@@ -660,11 +402,7 @@ pub fn print_summary(cluster: &Cluster) {
 
 /// `cluster down`.
 pub fn down(dir: &Path) -> Result<(), String> {
-    let dir = if dir.is_absolute() {
-        dir.to_path_buf()
-    } else {
-        repo_root().join(dir)
-    };
+    let dir = crate::absolute(dir);
     let cluster = Cluster::load(&dir)?;
     let mut stopped = 0;
     for process in cluster.processes() {
@@ -683,16 +421,7 @@ pub fn down(dir: &Path) -> Result<(), String> {
         }
     }
     if cluster.db == Db::Postgres {
-        for node in &cluster.nodes {
-            if let Some(database) = std::fs::read_to_string(&node.config)
-                .ok()
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                .and_then(|c| c["jdbc"]["url"].as_str().map(str::to_owned))
-                .and_then(|u| u.rsplit('/').next().map(str::to_owned))
-            {
-                let _ = psql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
-            }
-        }
+        drop_databases(&cluster);
     }
     println!(
         "cluster: stopped {stopped} processes in {}; files are kept",
@@ -704,17 +433,13 @@ pub fn down(dir: &Path) -> Result<(), String> {
 
 /// `cluster status`.
 pub fn status(dir: &Path) -> Result<bool, String> {
-    let dir = if dir.is_absolute() {
-        dir.to_path_buf()
-    } else {
-        repo_root().join(dir)
-    };
+    let dir = crate::absolute(dir);
     let cluster = Cluster::load(&dir)?;
     let mut all_up = true;
     for process in cluster.processes() {
         let state = if !alive(process.pid) {
             "stopped"
-        } else if process.health.is_empty() || healthy(&process.health) {
+        } else if process.health.is_empty() || http_ok(&process.health) {
             "up"
         } else {
             "not answering"
@@ -734,59 +459,80 @@ pub fn status(dir: &Path) -> Result<bool, String> {
 
 /// `cluster send`: a demo transaction from the first node to the second, and each node's view.
 pub fn send(dir: &Path) -> Result<(), String> {
-    use tm_client::q2t::{MediaType, Q2tClient, SendRequest};
-    let dir = if dir.is_absolute() {
-        dir.to_path_buf()
-    } else {
-        repo_root().join(dir)
-    };
-    let cluster = Cluster::load(&dir)?;
+    let cluster = Cluster::load(&crate::absolute(dir))?;
     let [from, to, ..] = cluster.nodes.as_slice() else {
         return Err("send needs at least two nodes".into());
     };
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    let to_key =
-        tm_core::PublicKey::from_base64(&to.keys[0].public_key).map_err(|e| e.to_string())?;
-    let message = b"hello from the tm cluster".to_vec();
+    let hash = send_demo(from, to)?;
+    let wrong: Vec<String> = cluster
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, node)| !shows_expected_view(node, &hash, *i < 2))
+        .map(|(_, node)| node.name.clone())
+        .collect();
+    if !wrong.is_empty() {
+        return Err(format!("unexpected view on {}", wrong.join(", ")));
+    }
+    Ok(())
+}
+
+const DEMO_MESSAGE: &[u8] = b"hello from the tm cluster";
+
+/// Sends the demo message from `from` (over its unix socket, as GoQuorum does) to `to`.
+fn send_demo(from: &NodeInfo, to: &NodeInfo) -> Result<TxHash, String> {
+    let to_key = PublicKey::from_base64(&to.keys[0].public_key).map_err(|e| e.to_string())?;
     let client = Q2tClient::new(&format!("unix:{}", from.q2t_socket.display()))
         .map_err(|e| e.to_string())?;
-    let sent = runtime
-        .block_on(client.send(&SendRequest::new(message, &[to_key]), MediaType::V2_1))
+    let request = SendRequest::new(DEMO_MESSAGE.to_vec(), &[to_key]);
+    let sent = block_on(client.send(&request, MediaType::V2_1))
         .map_err(|e| format!("send from {}: {e}", from.name))?;
     println!(
         "sent from {} (over its unix socket) to {}: {}",
         from.name, to.name, sent.response.key
     );
-    let hash = tm_core::TxHash::from_base64(&sent.response.key).map_err(|e| e.to_string())?;
-    let mut wrong = Vec::new();
-    for (i, node) in cluster.nodes.iter().enumerate() {
-        let party = i < 2;
-        let client = Q2tClient::new(&node.q2t_url).map_err(|e| e.to_string())?;
-        match runtime.block_on(client.receive(&hash, None, false, MediaType::V2_1)) {
-            Ok(received) => {
-                println!(
-                    "{:<6} sees {:?}",
-                    node.name,
-                    String::from_utf8_lossy(&received.payload)
-                );
-                if !party || received.payload != b"hello from the tm cluster" {
-                    wrong.push(node.name.clone());
-                }
-            }
-            Err(tm_client::ClientError::Status { status: 404, .. }) => {
-                println!("{:<6} is not a party (404)", node.name);
-                if party {
-                    wrong.push(node.name.clone());
-                }
-            }
-            Err(e) => {
-                println!("{:<6} error: {e}", node.name);
-                wrong.push(node.name.clone());
-            }
+    TxHash::from_base64(&sent.response.key).map_err(|e| e.to_string())
+}
+
+/// Prints what `node` serves for `hash`; whether that is the demo message for a `party` and
+/// a 404 for anyone else.
+fn shows_expected_view(node: &NodeInfo, hash: &TxHash, party: bool) -> bool {
+    let client = match Q2tClient::new(&node.q2t_url) {
+        Ok(client) => client,
+        Err(e) => {
+            println!("{:<6} error: {e}", node.name);
+            return false;
+        }
+    };
+    match block_on(client.receive(hash, None, false, MediaType::V2_1)) {
+        Ok(received) => {
+            println!(
+                "{:<6} sees {:?}",
+                node.name,
+                String::from_utf8_lossy(&received.payload)
+            );
+            party && received.payload == DEMO_MESSAGE
+        }
+        Err(tm_client::ClientError::Status { status: 404, .. }) => {
+            println!("{:<6} is not a party (404)", node.name);
+            !party
+        }
+        Err(e) => {
+            println!("{:<6} error: {e}", node.name);
+            false
         }
     }
-    if !wrong.is_empty() {
-        return Err(format!("unexpected view on {}", wrong.join(", ")));
+}
+
+/// Drops each node's PostgreSQL database, named by the last part of its `jdbc.url`.
+fn drop_databases(cluster: &Cluster) {
+    for node in &cluster.nodes {
+        if let Some(database) = node::read_config(&node.config)
+            .ok()
+            .and_then(|c| c.jdbc?.url)
+            .and_then(|u| u.rsplit('/').next().map(str::to_owned))
+        {
+            let _ = crate::postgres::drop_database(&database);
+        }
     }
-    Ok(())
 }

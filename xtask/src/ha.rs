@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tm_client::q2t::{MediaType, Q2tClient, SendRequest};
 use tm_core::{PublicKey, TxHash};
+use tm_dev_support::block_on;
 
 use crate::cluster::{self, Cluster, Db, UpOptions};
 use crate::lb::Balancer;
@@ -41,45 +42,94 @@ pub fn run(balancer: Balancer, dir: &Path) -> Result<(), String> {
     result
 }
 
+/// Sends from node 1 to node 2 while one replica of each interface of each node is killed
+/// and restarted in turn; then checks what the sender saw.
 fn exercise(cluster: &mut Cluster) -> Result<(), String> {
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let sender = Q2tClient::new(&cluster.nodes[0].q2t_url).map_err(|e| e.to_string())?;
     let receiver = Q2tClient::new(&cluster.nodes[1].q2t_url).map_err(|e| e.to_string())?;
     let to =
         PublicKey::from_base64(&cluster.nodes[1].keys[0].public_key).map_err(|e| e.to_string())?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let outcomes = Arc::new(Mutex::new(Outcomes::default()));
-    let load = {
-        let (stop, outcomes, to, sender) = (
-            Arc::clone(&stop),
-            Arc::clone(&outcomes),
-            to.clone(),
-            sender.clone(),
-        );
-        let handle = runtime.handle().clone();
-        std::thread::spawn(move || {
-            let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                i += 1;
-                let message = format!("ha send {i}").into_bytes();
-                let request = SendRequest::new(message.clone(), std::slice::from_ref(&to));
-                let result = handle.block_on(sender.send(&request, MediaType::V2_1));
-                let mut outcomes = outcomes
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                match result.map_err(|e| e.to_string()).and_then(|sent| {
-                    TxHash::from_base64(&sent.response.key).map_err(|e| e.to_string())
-                }) {
-                    Ok(hash) => outcomes.acknowledged.push((hash, message)),
-                    Err(e) => outcomes.failures.push(e),
-                }
-            }
-        })
-    };
-
+    let load = Load::start(sender, to);
     println!("ha: sending from node1 to node2 while replicas fail");
     std::thread::sleep(Duration::from_secs(2));
+    fail_over_each_interface(cluster, &load)?;
+    std::thread::sleep(Duration::from_secs(2));
+    let outcomes = load.finish()?;
+    verify(&receiver, &outcomes)
+}
+
+/// A thread sending without pause until it is told to stop (or dropped).
+struct Load {
+    stop: Arc<AtomicBool>,
+    outcomes: Arc<Mutex<Outcomes>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(sender: Q2tClient, to: PublicKey) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let outcomes = Arc::new(Mutex::new(Outcomes::default()));
+        let thread = {
+            let (stop, outcomes) = (Arc::clone(&stop), Arc::clone(&outcomes));
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let message = format!("ha send {i}").into_bytes();
+                    let request = SendRequest::new(message.clone(), std::slice::from_ref(&to));
+                    let result = block_on(sender.send(&request, MediaType::V2_1))
+                        .map_err(|e| e.to_string())
+                        .and_then(|sent| {
+                            TxHash::from_base64(&sent.response.key).map_err(|e| e.to_string())
+                        });
+                    let mut outcomes = outcomes
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    match result {
+                        Ok(hash) => outcomes.acknowledged.push((hash, message)),
+                        Err(e) => outcomes.failures.push(e),
+                    }
+                }
+            })
+        };
+        Self {
+            stop,
+            outcomes,
+            thread: Some(thread),
+        }
+    }
+
+    /// Sends acknowledged so far.
+    fn acknowledged(&self) -> usize {
+        self.outcomes
+            .lock()
+            .map(|o| o.acknowledged.len())
+            .unwrap_or(0)
+    }
+
+    /// Stops sending and returns what the sender saw.
+    fn finish(mut self) -> Result<Outcomes, String> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread
+                .join()
+                .map_err(|_| "the sending thread panicked".to_owned())?;
+        }
+        let mut outcomes = self.outcomes.lock().map_err(|_| "lock".to_owned())?;
+        Ok(std::mem::take(&mut *outcomes))
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// For each interface, on each node: kills its first replica, restarts it, and waits until it
+/// is healthy again.
+fn fail_over_each_interface(cluster: &mut Cluster, load: &Load) -> Result<(), String> {
     for interface in ["enclave", "p2p-node", "q2t-api", "thirdparty-api"] {
         for node in 0..cluster.nodes.len() {
             let name = format!("{}/{interface}#1", cluster.nodes[node].name);
@@ -90,57 +140,43 @@ fn exercise(cluster: &mut Cluster) -> Result<(), String> {
             else {
                 continue;
             };
-            let before = outcomes.lock().map(|o| o.acknowledged.len()).unwrap_or(0);
-            cluster::signal(cluster.nodes[node].processes[index].pid, "KILL");
-            std::thread::sleep(Duration::from_secs(2));
-            cluster::spawn(&mut cluster.nodes[node].processes[index])?;
-            // `down` reads the pids from cluster.json.
-            cluster.save()?;
-            cluster::wait_healthy(
-                &cluster.nodes[node].processes[index],
-                Duration::from_secs(60),
-            )?;
+            let before = load.acknowledged();
+            kill_and_restart(cluster, node, index)?;
             std::thread::sleep(Duration::from_secs(1));
-            let after = outcomes.lock().map(|o| o.acknowledged.len()).unwrap_or(0);
             println!(
                 "ha: killed and restarted {name}: {} sends acknowledged meanwhile",
-                after - before
+                load.acknowledged() - before
             );
         }
     }
-    std::thread::sleep(Duration::from_secs(2));
-    stop.store(true, Ordering::Relaxed);
-    load.join()
-        .map_err(|_| "the sending thread panicked".to_owned())?;
+    Ok(())
+}
 
-    let outcomes = std::mem::take(&mut *outcomes.lock().map_err(|_| "lock".to_owned())?);
-    let mut passed = 0;
-    let mut failed = 0;
-    let mut check = |ok: bool, what: String| {
-        if ok {
-            passed += 1;
-            println!("ha: PASS {what}");
-        } else {
-            failed += 1;
-            println!("ha: FAIL {what}");
-        }
-    };
-    check(
+fn kill_and_restart(cluster: &mut Cluster, node: usize, index: usize) -> Result<(), String> {
+    cluster::signal(cluster.nodes[node].processes[index].pid, "KILL");
+    std::thread::sleep(Duration::from_secs(2));
+    cluster::spawn(&mut cluster.nodes[node].processes[index])?;
+    // `down` reads the pids from cluster.json.
+    cluster.save()?;
+    cluster::wait_healthy(
+        &cluster.nodes[node].processes[index],
+        Duration::from_secs(60),
+    )
+}
+
+/// The proof's checks: enough sends went through, every acknowledged one is receivable on
+/// node 2, none failed with "Recipient not found".
+fn verify(receiver: &Q2tClient, outcomes: &Outcomes) -> Result<(), String> {
+    let mut verdict = Verdict::default();
+    verdict.check(
         outcomes.acknowledged.len() >= 20,
         format!(
             "{} sends acknowledged during the run",
             outcomes.acknowledged.len()
         ),
     );
-    let mut unreadable = Vec::new();
-    for (hash, message) in &outcomes.acknowledged {
-        match runtime.block_on(receiver.receive(hash, None, false, MediaType::V2_1)) {
-            Ok(received) if &received.payload == message => {}
-            Ok(_) => unreadable.push(format!("{hash}: wrong payload")),
-            Err(e) => unreadable.push(format!("{hash}: {e}")),
-        }
-    }
-    check(
+    let unreadable = unreadable(receiver, &outcomes.acknowledged);
+    verdict.check(
         unreadable.is_empty(),
         format!(
             "every acknowledged send is receivable on node2 ({} unreadable{})",
@@ -151,17 +187,14 @@ fn exercise(cluster: &mut Cluster) -> Result<(), String> {
                 .unwrap_or_default()
         ),
     );
-    let not_found: Vec<&String> = outcomes
+    let not_found = outcomes
         .failures
         .iter()
         .filter(|f| f.contains("Recipient not found"))
-        .collect();
-    check(
-        not_found.is_empty(),
-        format!(
-            "no send failed with \"Recipient not found\" ({} did)",
-            not_found.len()
-        ),
+        .count();
+    verdict.check(
+        not_found == 0,
+        format!("no send failed with \"Recipient not found\" ({not_found} did)"),
     );
     println!(
         "ha: {} sends failed during fail-over{}",
@@ -172,10 +205,46 @@ fn exercise(cluster: &mut Cluster) -> Result<(), String> {
             .map(|f| format!(" (first: {f})"))
             .unwrap_or_default()
     );
-    println!("ha: {passed} passed, {failed} failed");
-    if failed == 0 {
-        Ok(())
-    } else {
-        Err("the high-availability proof failed".into())
+    verdict.finish()
+}
+
+/// Acknowledged sends node 2 does not serve with the payload sent.
+fn unreadable(receiver: &Q2tClient, acknowledged: &[(TxHash, Vec<u8>)]) -> Vec<String> {
+    let mut unreadable = Vec::new();
+    for (hash, message) in acknowledged {
+        match block_on(receiver.receive(hash, None, false, MediaType::V2_1)) {
+            Ok(received) if &received.payload == message => {}
+            Ok(_) => unreadable.push(format!("{hash}: wrong payload")),
+            Err(e) => unreadable.push(format!("{hash}: {e}")),
+        }
+    }
+    unreadable
+}
+
+/// PASS/FAIL lines and their count.
+#[derive(Default)]
+struct Verdict {
+    passed: usize,
+    failed: usize,
+}
+
+impl Verdict {
+    fn check(&mut self, ok: bool, what: String) {
+        if ok {
+            self.passed += 1;
+            println!("ha: PASS {what}");
+        } else {
+            self.failed += 1;
+            println!("ha: FAIL {what}");
+        }
+    }
+
+    fn finish(self) -> Result<(), String> {
+        println!("ha: {} passed, {} failed", self.passed, self.failed);
+        if self.failed == 0 {
+            Ok(())
+        } else {
+            Err("the high-availability proof failed".into())
+        }
     }
 }

@@ -13,13 +13,13 @@
 mod checks;
 mod fetch;
 mod nodes;
-mod procs;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use tm_core::{PayloadCodec, PrivacyMode};
+use tm_dev_support::block_on;
 
 use checks::Report;
 use fetch::JavaTessera;
@@ -67,80 +67,78 @@ fn parse(args: &[String]) -> Result<Options, String> {
     Ok(options)
 }
 
-/// The workspace root (xtask lives one level below it).
-fn root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
-}
-
-/// The cargo target folder (`CARGO_TARGET_DIR`, else `<root>/target`).
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|dir| {
-            if dir.is_absolute() {
-                dir
-            } else {
-                root().join(dir)
-            }
-        })
-        .unwrap_or_else(|| root().join("target"))
-}
-
 /// Entry point: `cargo xtask interop [...]`.
 pub fn run(args: &[String]) -> Result<(), String> {
     let options = parse(args)?;
-    let work = target_dir().join("interop");
+    let work = crate::target_dir().join("interop");
 
-    let java = if options.self_check {
+    let java = match other_seat(&options, &work)? {
+        Seat::Java(tessera) => Some(tessera),
+        Seat::Ours => None,
+        Seat::Unavailable => return Ok(()),
+    };
+    println!("interop: building our binaries");
+    let bin_dir = crate::build_services(false)?;
+    let run_dir = fresh_run_dir(&work)?;
+    println!("interop: files and logs in {}", run_dir.display());
+
+    let mut report = Report::default();
+    if let Err(e) = mixed_network(java, &bin_dir, &run_dir, &mut report) {
+        report.record("set-up", Err(e));
+    }
+    conclude(&report, &run_dir)
+}
+
+/// Who sits in the other node's seat.
+enum Seat {
+    /// Java Tessera.
+    Java(JavaTessera),
+    /// One of our nodes (`--self-check`).
+    Ours,
+    /// Nobody: Java Tessera could not be fetched (the run is SKIPPED).
+    Unavailable,
+}
+
+/// Java Tessera from `--dist` or Maven Central, or our node with `--self-check`.
+fn other_seat(options: &Options, work: &Path) -> Result<Seat, String> {
+    if options.self_check {
         println!("interop: self-check: our node takes the Java node's seat (harness test, not interop evidence)");
-        None
-    } else if let Some(dist) = &options.dist {
+        return Ok(Seat::Ours);
+    }
+    if let Some(dist) = &options.dist {
         println!(
             "interop: using the Tessera distribution in {}",
             dist.display()
         );
-        Some(fetch::from_dist(dist)?)
-    } else {
-        println!(
-            "interop: fetching Tessera {} with Maven ({}:tessera-dist / tessera-app)",
-            options.version,
-            fetch::GROUP
-        );
-        match fetch::from_maven(&options.version, &work) {
-            Ok(found) => Some(found),
-            Err(tried) => {
-                println!(
-                    "interop: SKIPPED: Java Tessera {} could not be fetched from Maven Central; tried: {}",
-                    options.version,
-                    tried.join("; ")
-                );
-                return Ok(());
-            }
-        }
-    };
-
-    let bin_dir = build_our_binaries()?;
-    let run_dir = fresh_run_dir(&work)?;
-    println!("interop: files and logs in {}", run_dir.display());
-
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start a tokio runtime: {e}"))?;
-    let mut report = Report::default();
-    let outcome = mixed_network(&runtime, java, &bin_dir, &run_dir, &mut report);
-    if let Err(e) = &outcome {
-        report.record("set-up", Err(e.clone()));
+        return fetch::from_dist(dist).map(Seat::Java);
     }
+    println!(
+        "interop: fetching Tessera {} with Maven ({}:tessera-dist / tessera-app)",
+        options.version,
+        fetch::GROUP
+    );
+    match fetch::from_maven(&options.version, work) {
+        Ok(found) => Ok(Seat::Java(found)),
+        Err(tried) => {
+            println!(
+                "interop: SKIPPED: Java Tessera {} could not be fetched from Maven Central; tried: {}",
+                options.version,
+                tried.join("; ")
+            );
+            Ok(Seat::Unavailable)
+        }
+    }
+}
+
+/// Prints the count; a failed run keeps its logs and lists what failed.
+fn conclude(report: &Report, run_dir: &Path) -> Result<(), String> {
     println!(
         "interop: {} passed, {} failed",
         report.passed,
         report.failed.len()
     );
     if report.failed.is_empty() {
-        // Keep the logs of a failed run only.
-        let _ = std::fs::remove_dir_all(&run_dir);
+        let _ = std::fs::remove_dir_all(run_dir);
         Ok(())
     } else {
         Err(format!(
@@ -150,22 +148,6 @@ pub fn run(args: &[String]) -> Result<(), String> {
             report.failed.join("\n  ")
         ))
     }
-}
-
-/// Builds our service binaries (quick when they are built already) and returns their folder.
-fn build_our_binaries() -> Result<PathBuf, String> {
-    println!("interop: building our binaries");
-    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["build", "--quiet", "--bins"])
-        .args(["-p", "p2p-node", "-p", "q2t-api", "-p", "thirdparty-api"])
-        .args(["-p", "tm-enclave"])
-        .current_dir(root())
-        .status()
-        .map_err(|e| format!("cannot run cargo build: {e}"))?;
-    if !status.success() {
-        return Err(format!("cargo build of our binaries failed ({status})"));
-    }
-    Ok(target_dir().join("debug"))
 }
 
 /// `target/interop/run-<pid>-<time>`: each run's configs, keys, databases and logs.
@@ -181,7 +163,6 @@ fn fresh_run_dir(work: &Path) -> Result<PathBuf, String> {
 /// Starts the network and runs every check; returns an error only when a node cannot be set
 /// up (every check failure is in `report`). Every process stops when this returns.
 fn mixed_network(
-    runtime: &tokio::runtime::Runtime,
     java: Option<JavaTessera>,
     bin_dir: &Path,
     run_dir: &Path,
@@ -198,13 +179,37 @@ fn mixed_network(
         Some(_) => "Java",
         None => "seat",
     };
+    let (other, ours) = start_pair(&other_rt, other_name, &ours_rt, run_dir)?;
+    block_on(check_pair(other_name, &other, &ours, report));
 
+    // Our binaries read the other node's config file as it is.
+    report.record(
+        &format!("our p2p-node reads the {other_name} node's config"),
+        dump_config(bin_dir, &other.config_path, &other.p2p),
+    );
+
+    // A second node of the other kind whose keys live in our remote enclave.
+    remote_enclave_phase(&other_rt, other_name, bin_dir, run_dir, &ours, report);
+
+    // Key files written by Java Tessera's own keygen, used by a second node of ours.
+    if let Some(tessera) = &java {
+        java_keygen_phase(tessera, bin_dir, run_dir, &other, report);
+    }
+    Ok(())
+}
+
+/// The other node and ours, each with fresh keys. Each lists the other as its peer; ports are
+/// only known once a node is configured, so the other starts with no peer and learns of ours
+/// when ours announces itself.
+fn start_pair(
+    other_rt: &Runtime,
+    other_name: &str,
+    ours_rt: &Runtime,
+    run_dir: &Path,
+) -> Result<(Node, Node), String> {
     // The Java node's keys are written by our keygen (Tessera reads the same files).
     let other_keys = NodeKeys::generate(&prepare(run_dir, "java-keys")?, 1)?;
     let our_keys = NodeKeys::generate(&prepare(run_dir, "ours-keys")?, 1)?;
-
-    // Each node lists the other as its peer; ports are only known once a node is configured,
-    // so the first starts with no peer and learns of the second when that one announces itself.
     println!(
         "interop: starting the {other_name} node ({})",
         other_rt.label()
@@ -233,102 +238,110 @@ fn mixed_network(
         START_LIMIT,
     )?;
     println!("interop: our node up at {} (P2P)", ours.p2p);
+    Ok((other, ours))
+}
 
-    runtime.block_on(async {
-        let o = &other;
-        let u = &ours;
-        report.record(
-            &format!("party info: ours learns {other_name}'s key"),
-            checks::discovers(u, o).await,
-        );
-        report.record(
-            &format!("party info: {other_name} learns our key"),
-            checks::discovers(o, u).await,
-        );
-        let cbor = checks::speaks_cbor(o).await;
-        let codec = match &cbor {
-            Ok(true) => "CBOR",
-            Ok(false) => "LEGACY",
-            Err(_) => "codec unknown",
-        };
-        report.record(
-            &format!("{other_name} advertises API versions"),
-            cbor.as_ref().map(drop).map_err(Clone::clone),
-        );
-
-        let to_ours = checks::send(o, u, PrivacyMode::StandardPrivate).await;
-        report.record(
-            &format!("send {other_name} -> ours ({codec}, negotiated by {other_name})"),
-            to_ours.as_ref().map(drop).map_err(Clone::clone),
-        );
-        let to_other = checks::send(u, o, PrivacyMode::StandardPrivate).await;
-        report.record(
-            &format!("send ours -> {other_name} ({codec})"),
-            to_other.as_ref().map(drop).map_err(Clone::clone),
-        );
-        report.record(
-            &format!("party protection {other_name} -> ours"),
-            checks::send(o, u, PrivacyMode::PartyProtection)
-                .await
-                .map(drop),
-        );
-        report.record(
-            &format!("party protection ours -> {other_name}"),
-            checks::send(u, o, PrivacyMode::PartyProtection)
-                .await
-                .map(drop),
-        );
-        report.record(
-            &format!("push ours -> {other_name} (LEGACY)"),
-            checks::push_codec(u, o, PayloadCodec::Legacy).await,
-        );
-        if matches!(cbor, Ok(true)) {
-            report.record(
-                &format!("push ours -> {other_name} (CBOR)"),
-                checks::push_codec(u, o, PayloadCodec::Cbor).await,
-            );
-        } else {
-            println!("interop: (no CBOR push: {other_name} does not advertise 5.0)");
-        }
-
-        if let Ok((hash, plaintext)) = &to_ours {
-            report.record(
-                &format!("resend INDIVIDUAL {other_name} -> ours (LEGACY answer)"),
-                checks::resend_individual(o, u, hash, plaintext).await,
-            );
-            report.record(
-                &format!("resend ALL {other_name} -> ours"),
-                checks::resend_all(o, u, hash, plaintext).await,
-            );
-        }
-        if let Ok((hash, plaintext)) = &to_other {
-            report.record(
-                &format!("resend INDIVIDUAL ours -> {other_name} (LEGACY answer)"),
-                checks::resend_individual(u, o, hash, plaintext).await,
-            );
-            report.record(
-                &format!("resend ALL ours -> {other_name}"),
-                checks::resend_all(u, o, hash, plaintext).await,
-            );
-        }
-    });
-
-    // Our binaries read the other node's config file as it is.
+/// Every check between the other node `o` and ours `u`, both ways: discovery, the codec,
+/// sends, party protection, pushes, resends.
+async fn check_pair(other_name: &str, o: &Node, u: &Node, report: &mut Report) {
     report.record(
-        &format!("our p2p-node reads the {other_name} node's config"),
-        dump_config(bin_dir, &other.config_path, &other.p2p),
+        &format!("party info: ours learns {other_name}'s key"),
+        checks::discovers(u, o).await,
     );
-
-    // A second node of the other kind whose keys live in our remote enclave.
-    remote_enclave_phase(
-        runtime, &other_rt, other_name, bin_dir, run_dir, &ours, report,
+    report.record(
+        &format!("party info: {other_name} learns our key"),
+        checks::discovers(o, u).await,
     );
-
-    // Key files written by Java Tessera's own keygen, used by a second node of ours.
-    if let Some(tessera) = &java {
-        java_keygen_phase(runtime, tessera, bin_dir, run_dir, &other, report);
+    let cbor = checks::speaks_cbor(o).await;
+    report.record(
+        &format!("{other_name} advertises API versions"),
+        cbor.as_ref().map(drop).map_err(Clone::clone),
+    );
+    let codec = match &cbor {
+        Ok(true) => "CBOR",
+        Ok(false) => "LEGACY",
+        Err(_) => "codec unknown",
+    };
+    let (to_ours, to_other) = check_sends(other_name, codec, o, u, report).await;
+    check_pushes(other_name, matches!(cbor, Ok(true)), o, u, report).await;
+    if let Ok((hash, plaintext)) = &to_ours {
+        check_resends(other_name, "ours", o, u, hash, plaintext, report).await;
     }
-    Ok(())
+    if let Ok((hash, plaintext)) = &to_other {
+        check_resends("ours", other_name, u, o, hash, plaintext, report).await;
+    }
+}
+
+/// A sent transaction and its plaintext.
+type Sent = Result<(tm_core::TxHash, Vec<u8>), String>;
+
+/// Standard sends both ways (returned for the resend checks), then party protection.
+async fn check_sends(
+    other_name: &str,
+    codec: &str,
+    o: &Node,
+    u: &Node,
+    report: &mut Report,
+) -> (Sent, Sent) {
+    let to_ours = checks::send(o, u, PrivacyMode::StandardPrivate).await;
+    report.record(
+        &format!("send {other_name} -> ours ({codec}, negotiated by {other_name})"),
+        to_ours.as_ref().map(drop).map_err(Clone::clone),
+    );
+    let to_other = checks::send(u, o, PrivacyMode::StandardPrivate).await;
+    report.record(
+        &format!("send ours -> {other_name} ({codec})"),
+        to_other.as_ref().map(drop).map_err(Clone::clone),
+    );
+    report.record(
+        &format!("party protection {other_name} -> ours"),
+        checks::send(o, u, PrivacyMode::PartyProtection)
+            .await
+            .map(drop),
+    );
+    report.record(
+        &format!("party protection ours -> {other_name}"),
+        checks::send(u, o, PrivacyMode::PartyProtection)
+            .await
+            .map(drop),
+    );
+    (to_ours, to_other)
+}
+
+/// Our pushes to the other node: LEGACY always, CBOR when it advertises 5.0.
+async fn check_pushes(other_name: &str, cbor: bool, o: &Node, u: &Node, report: &mut Report) {
+    report.record(
+        &format!("push ours -> {other_name} (LEGACY)"),
+        checks::push_codec(u, o, PayloadCodec::Legacy).await,
+    );
+    if cbor {
+        report.record(
+            &format!("push ours -> {other_name} (CBOR)"),
+            checks::push_codec(u, o, PayloadCodec::Cbor).await,
+        );
+    } else {
+        println!("interop: (no CBOR push: {other_name} does not advertise 5.0)");
+    }
+}
+
+/// `asker` asks `holder` to resend what `holder` sent it: one transaction, then all.
+async fn check_resends(
+    holder_name: &str,
+    asker_name: &str,
+    holder: &Node,
+    asker: &Node,
+    hash: &tm_core::TxHash,
+    plaintext: &[u8],
+    report: &mut Report,
+) {
+    report.record(
+        &format!("resend INDIVIDUAL {holder_name} -> {asker_name} (LEGACY answer)"),
+        checks::resend_individual(holder, asker, hash, plaintext).await,
+    );
+    report.record(
+        &format!("resend ALL {holder_name} -> {asker_name}"),
+        checks::resend_all(holder, asker, hash, plaintext).await,
+    );
 }
 
 /// `<run>/<name>`, created.
@@ -361,7 +374,6 @@ fn dump_config(bin_dir: &Path, config: &Path, p2p: &str) -> Result<(), String> {
 }
 
 fn remote_enclave_phase(
-    runtime: &tokio::runtime::Runtime,
     other_rt: &Runtime,
     other_name: &str,
     bin_dir: &Path,
@@ -387,7 +399,7 @@ fn remote_enclave_phase(
             START_LIMIT,
         )?;
         println!("interop: {name} up at {} (P2P)", node.p2p);
-        runtime.block_on(async {
+        block_on(async {
             report.record(
                 &format!("{name}: /keys lists the enclave's key"),
                 checks::serves_keys(&node, &keys_of(&keys)).await,
@@ -421,7 +433,6 @@ fn remote_enclave_phase(
 }
 
 fn java_keygen_phase(
-    runtime: &tokio::runtime::Runtime,
     tessera: &JavaTessera,
     bin_dir: &Path,
     run_dir: &Path,
@@ -451,7 +462,7 @@ fn java_keygen_phase(
             },
             START_LIMIT,
         )?;
-        runtime.block_on(async {
+        block_on(async {
             report.record(
                 "party info: Java learns the key of ours-2",
                 checks::discovers(java, &node).await,

@@ -7,8 +7,9 @@ mod cluster;
 mod ha;
 mod interop;
 mod lb;
+mod postgres;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use clap::{Parser, Subcommand};
@@ -89,6 +90,55 @@ fn root() -> PathBuf {
         .parent()
         .map(PathBuf::from)
         .unwrap_or_default()
+}
+
+/// `path` under the repository root unless it is absolute.
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        root().join(path)
+    }
+}
+
+/// The cargo target folder (`CARGO_TARGET_DIR`, else `<root>/target`).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|dir| {
+            if dir.is_absolute() {
+                dir
+            } else {
+                root().join(dir)
+            }
+        })
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// Builds the service binaries (`p2p-node`, `q2t-api`, `thirdparty-api`, `enclave`; quick
+/// when they are built already) and returns their folder.
+fn build_services(release: bool) -> Result<PathBuf, String> {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command
+        .current_dir(root())
+        .args(["build", "--quiet", "--bins"])
+        .args(["-p", "p2p-node", "-p", "q2t-api", "-p", "thirdparty-api"])
+        .args(["-p", "tm-enclave"]);
+    if release {
+        command.arg("--release");
+    }
+    status_of(command.status())
+        .map_err(|e| format!("building the service binaries failed: {e}"))?;
+    Ok(target_dir().join(if release { "release" } else { "debug" }))
+}
+
+/// A free loopback port for a service process, taken from dev-support's listeners and
+/// released for the process to bind (a process cannot be handed a listener).
+fn free_port() -> Result<u16, String> {
+    use tm_dev_support::ports;
+    ports::loopback()
+        .and_then(|listener| ports::port(&listener))
+        .map_err(|e| format!("no free loopback port: {e}"))
 }
 
 fn status_of(status: std::io::Result<std::process::ExitStatus>) -> Result<(), String> {

@@ -1,4 +1,4 @@
-//! Serde adapters for bytes carried as base64 strings in JSON (api.md §2.1).
+//! Serde adapters for bytes carried as base64 strings in JSON (docs/protocol.md §4.2).
 
 use serde::{Deserialize, Deserializer, Serializer};
 

@@ -3,8 +3,8 @@
 //! Servers, the peer-to-peer push, the xtask load generator and the tests all use these types;
 //! nobody writes JSON for our own API by hand twice.
 //!
-//! - [`p2p`]: the peer-to-peer API (api.md §5) and [`p2p::P2pClient`], which carries Tessera's
-//!   `tesseraSupportedApiVersions` header and maps connection failures to
+//! - [`p2p`]: the peer-to-peer API (docs/protocol.md §5) and [`p2p::P2pClient`], which carries
+//!   Tessera's `tesseraSupportedApiVersions` header and maps connection failures to
 //!   [`ClientError::Offline`] (Tessera's NodeOfflineException, 410 to a sender).
 
 pub mod b64_serde;

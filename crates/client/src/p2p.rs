@@ -1,4 +1,4 @@
-//! The peer-to-peer API (api.md §5): types and [`P2pClient`].
+//! The peer-to-peer API (docs/protocol.md §5): types and [`P2pClient`].
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! The Q2T and ThirdParty APIs (api.md §3, §4): types with Tessera's JSON names, and
+//! The Q2T and ThirdParty APIs (docs/protocol.md §6, §7): types with Tessera's JSON names, and
 //! [`Q2tClient`], a typed client over TCP or a unix socket (`unix:/path/tm.ipc`, as GoQuorum
 //! is usually wired).
 //!
@@ -34,7 +34,7 @@ pub const HEADER_FROM: &str = "c11n-from";
 /// Header with the base64 transaction hash (`/receiveraw`).
 pub const HEADER_KEY: &str = "c11n-key";
 
-/// The JSON media types of the Q2T API, one per resource version (api.md §2.3).
+/// The JSON media types of the Q2T API, one per resource version (docs/protocol.md §4.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MediaType {
     /// `application/json`.

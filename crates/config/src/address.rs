@@ -1,4 +1,5 @@
-//! `serverAddress` / `bindingAddress`: `http(s)://host:port` or `unix:/path` (node.md §1.4).
+//! `serverAddress` / `bindingAddress`: `http(s)://host:port` or `unix:/path`
+//! (docs/protocol.md §12.4).
 
 use std::fmt;
 use std::path::PathBuf;

@@ -52,15 +52,49 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
         .collect()
 }
 
-/// Parses the command line; on `--help`/`--version` or an error, prints and returns the exit
-/// code (0, or Tessera's 4 for a bad command line).
-pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, u8> {
+/// How a binary ends: Tessera's exit codes, the one list every `main` uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Done (also after `--help`, `--version`, `--dump-config`, `--migrate-only`).
+    Success,
+    /// The config is invalid (validation failed, keys cannot be loaded).
+    InvalidConfig,
+    /// Anything else at start or while running (cannot listen, database, enclave).
+    Failure,
+    /// The config file cannot be read or is not JSON.
+    UnreadableConfig,
+    /// A bad command line (unknown option, malformed `-o`).
+    BadCommandLine,
+}
+
+impl Exit {
+    /// The process exit status.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Success => 0,
+            Self::InvalidConfig => 1,
+            Self::Failure => 2,
+            Self::UnreadableConfig => 3,
+            Self::BadCommandLine => 4,
+        }
+    }
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(exit: Exit) -> Self {
+        Self::from(exit.code())
+    }
+}
+
+/// Parses the command line; on `--help`/`--version` or an error, prints and returns how to
+/// exit (success, or Tessera's 4 for a bad command line).
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, Exit> {
     Cli::try_parse_from(normalize_args(args)).map_err(|e| {
         let _ = e.print();
         if e.use_stderr() {
-            4
+            Exit::BadCommandLine
         } else {
-            0
+            Exit::Success
         }
     })
 }

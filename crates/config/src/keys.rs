@@ -1,6 +1,6 @@
 //! Turning `keys.keyData` into key pairs: inline keys, inline key files, key files on disk,
 //! unlocking locked keys with passwords from `keys.passwords`, `keys.passwordFile` or a prompt
-//! on the terminal (Tessera's `CliKeyPasswordResolver`, node.md §1.5).
+//! on the terminal (Tessera's `CliKeyPasswordResolver`, docs/protocol.md §12.5).
 //!
 //! Unlocking runs Argon2 (1 GiB, seconds with Tessera's defaults): call [`load_key_pairs`]
 //! from a blocking thread, never from an async worker.

@@ -1,5 +1,6 @@
 //! Scalars as Tessera's JSON binding (MOXy) accepts them: booleans and numbers may also be
-//! written as strings (`"true"`, `"5000"`), as Tessera's own documentation does (node.md §1.1).
+//! written as strings (`"true"`, `"5000"`), as Tessera's own documentation does
+//! (docs/protocol.md §12.1).
 //! Overrides (`-o path=value`) always produce strings, so the typed model must accept both.
 
 use serde::de::{self, Deserializer, Unexpected};

@@ -1,4 +1,4 @@
-//! Tessera's JSON configuration file, read as Tessera reads it (node.md §1).
+//! Tessera's JSON configuration file, read as Tessera reads it (docs/protocol.md §12).
 //!
 //! [`load_file`] reads the file, applies `TESSERA__...` environment overrides and then `-o
 //! path=value` overrides on the JSON tree, reads the result into the typed [`Config`]
@@ -54,13 +54,13 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    /// The exit status Tessera uses: 1 for validation errors, 4 for command-line (override)
+    /// How Tessera exits on it: 1 for validation errors, 4 for command-line (override)
     /// errors, 3 for a file that cannot be read as a config.
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit(&self) -> cli::Exit {
         match self {
-            Self::Invalid(_) => 1,
-            Self::Override(_) => 4,
-            Self::Io { .. } | Self::Json(_) => 3,
+            Self::Invalid(_) => cli::Exit::InvalidConfig,
+            Self::Override(_) => cli::Exit::BadCommandLine,
+            Self::Io { .. } | Self::Json(_) => cli::Exit::UnreadableConfig,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The typed configuration, mirroring Tessera's JSON config (node.md §1). JSON names are
+//! The typed configuration, mirroring Tessera's JSON config (docs/protocol.md §12). JSON names are
 //! Tessera's; defaults are Tessera's. Fields that Tessera validates (required values, enum
 //! values) are kept loose here (`Option`, strings) so that [`crate::validate`] can report every
 //! problem at once instead of failing on the first.
@@ -80,9 +80,18 @@ impl Config {
         // Plain data structures: serialising them cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
+
+    /// The config as Tessera's JSON file, with its secrets (passwords, inline keys, the JDBC
+    /// URL as given): what a node reads back with [`crate::load_file`]. For writing config
+    /// files only; print [`Config::to_redacted_json`] instead.
+    pub fn to_tessera_json(&self) -> String {
+        crate::secret::with_secrets_exposed(|| {
+            serde_json::to_string_pretty(self).unwrap_or_default()
+        })
+    }
 }
 
-/// `jdbc` (node.md §1.3). `Debug` redacts credentials in the URL.
+/// `jdbc` (docs/protocol.md §12.3). `Debug` redacts credentials in the URL.
 #[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct JdbcConfig {
@@ -156,6 +165,7 @@ pub fn redact_jdbc_url(url: &str) -> String {
 
 fn serialize_jdbc_url<S: Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
     match url {
+        Some(url) if crate::secret::secrets_exposed() => s.serialize_str(url),
         Some(url) => s.serialize_str(&redact_jdbc_url(url)),
         None => s.serialize_none(),
     }
@@ -225,7 +235,7 @@ impl<'de> Deserialize<'de> for AppType {
     }
 }
 
-/// One `serverConfigs` entry (node.md §1.4).
+/// One `serverConfigs` entry (docs/protocol.md §12.4).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ServerConfig {
@@ -296,10 +306,10 @@ impl ServerConfig {
     }
 }
 
-/// `sslConfig` (node.md §6.1). Values are kept as written; TLS is served by the services.
+/// `sslConfig` (docs/protocol.md §15.1). Values are kept as written; TLS is served by the services.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-#[allow(missing_docs)] // field names are Tessera's, documented in node.md §6.1
+#[allow(missing_docs)] // field names are Tessera's, documented in docs/protocol.md §15.1
 pub struct SslConfig {
     /// `STRICT` or `OFF`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -388,7 +398,7 @@ pub struct Peer {
     pub url: String,
 }
 
-/// `keys` (node.md §1.5).
+/// `keys` (docs/protocol.md §12.5).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct KeyConfiguration {
@@ -422,7 +432,7 @@ impl KeyConfiguration {
 /// One `keyData` entry: direct, inline `config`, file paths, or a vault reference.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-#[allow(missing_docs)] // vault id fields are Tessera's names, node.md §1.5
+#[allow(missing_docs)] // vault id fields are Tessera's names, docs/protocol.md §12.5
 pub struct KeyData {
     /// Inline private key file content (`{"type": ..., "data": ...}`).
     #[serde(
@@ -494,6 +504,9 @@ fn serialize_key_config<S: Serializer>(
     let Some(config) = config else {
         return s.serialize_none();
     };
+    if crate::secret::secrets_exposed() {
+        return config.serialize(s);
+    }
     let mut redacted = config.clone();
     if redacted.data.bytes.is_some() {
         redacted.data.bytes = Some(zeroize::Zeroizing::new(REDACTED.to_string()));

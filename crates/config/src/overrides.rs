@@ -1,5 +1,6 @@
 //! Overrides applied to the JSON tree before it is read into the typed config: `-o path=value`
-//! (node.md §1.7) and `TESSERA__...` environment variables (read through the `config` crate).
+//! (docs/protocol.md §12.6) and `TESSERA__...` environment variables (read through the `config`
+//! crate).
 
 use serde_json::{Map, Value};
 

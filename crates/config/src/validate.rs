@@ -1,5 +1,5 @@
-//! Tessera's validation rules (node.md §1.2–§1.5), every violation collected so one message
-//! lists them all.
+//! Tessera's validation rules (docs/protocol.md §12.2–§12.5), every violation collected so one
+//! message lists them all.
 
 use std::fmt;
 use std::path::Path;

@@ -38,7 +38,7 @@ pub enum CodecError {
     /// Structurally invalid data (wrong CBOR type, bad UTF-8, ...).
     #[error("invalid payload data: {0}")]
     Invalid(String),
-    /// A payload that breaks the `EncodedPayload` builder invariants (formats.md §0).
+    /// A payload that breaks the `EncodedPayload` builder invariants (docs/protocol.md §1.1).
     #[error("invalid payload: {0}")]
     Invariant(&'static str),
     /// Base64 text that does not decode.

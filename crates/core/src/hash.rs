@@ -1,4 +1,4 @@
-//! Transaction hashes (formats.md §2.5).
+//! Transaction hashes (docs/protocol.md §3.5).
 
 use std::fmt;
 

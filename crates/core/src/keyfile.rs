@@ -1,5 +1,5 @@
-//! Tessera's key files (formats.md §4): the `.pub` file and the private key JSON, unlocked or
-//! locked with Argon2 + secretbox (`argon2sbox`).
+//! Tessera's key files (docs/protocol.md §3.8): the `.pub` file and the private key JSON, unlocked
+//! or locked with Argon2 + secretbox (`argon2sbox`).
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -258,9 +258,10 @@ pub fn key_file_paths(name: &Path) -> (PathBuf, PathBuf) {
     (with(".pub"), with(".key"))
 }
 
-/// Generates a key pair and writes it as Tessera's keygen does (formats.md §4.4): `<name>.pub`
-/// (base64, no newline) and `<name>.key` (JSON, locked when a non-empty password is given),
-/// refusing to overwrite either file. The private key file is readable by its owner only.
+/// Generates a key pair and writes it as Tessera's keygen does (docs/protocol.md §14.2):
+/// `<name>.pub` (base64, no newline) and `<name>.key` (JSON, locked when a non-empty password
+/// is given), refusing to overwrite either file. The private key file is readable by its owner
+/// only.
 pub fn write_new_key_pair(
     name: &Path,
     password: Option<&str>,

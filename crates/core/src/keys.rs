@@ -163,7 +163,7 @@ impl fmt::Debug for PrivateKey {
 
 /// A public key with its private key.
 ///
-/// Tessera does not check that the two belong together (formats.md §4.3), and neither does
+/// Tessera does not check that the two belong together (docs/protocol.md §3.8), and neither does
 /// this type: [`KeyPair::is_consistent`] tells, for callers that want to warn.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyPair {

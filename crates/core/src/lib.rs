@@ -6,7 +6,8 @@
 //! exception is [`keyfile::write_new_key_pair`], which creates key files the way Tessera's keygen
 //! does (create-new, never overwrite), so every launcher shares that logic.
 //!
-//! The spec sections named in comments (`formats.md §N`) refer to `shared/spec/formats.md`.
+//! Sections named in comments (`docs/protocol.md §N`) are those of the repository's protocol
+//! reference, `docs/protocol.md`.
 
 pub mod b64;
 pub mod codec;
@@ -14,6 +15,7 @@ mod error;
 pub mod hash;
 pub mod keyfile;
 pub mod keys;
+pub mod kind;
 pub mod nacl;
 pub mod partyinfo;
 pub mod payload;
@@ -25,5 +27,6 @@ pub use codec::PayloadCodec;
 pub use error::{CodecError, CoreError, CryptoError, KeyFileError};
 pub use hash::TxHash;
 pub use keys::{KeyPair, PrivateKey, PublicKey};
+pub use kind::{Classify, ErrorKind};
 pub use payload::{EncodedPayload, PrivacyMode};
 pub use seal::{Keyring, SharedKeyCache};

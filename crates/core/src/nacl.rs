@@ -1,4 +1,4 @@
-//! The NaCl primitives Tessera uses (formats.md §2.1), over `crypto_box`/`crypto_secretbox`.
+//! The NaCl primitives Tessera uses (docs/protocol.md §3.1), over `crypto_box`/`crypto_secretbox`.
 //!
 //! Tessera's `sealAfterPrecomputation` output is the Poly1305 tag followed by the XSalsa20
 //! cipher text, which is exactly `crypto_secretbox_easy` and what these crates produce.
@@ -56,7 +56,7 @@ impl MasterKey {
         Ok(key)
     }
 
-    /// The raw bytes (used in the ACOTH security hash, formats.md §2.6).
+    /// The raw bytes (used in the ACOTH security hash, docs/protocol.md §3.6).
     pub fn expose_bytes(&self) -> &[u8; KEY_LEN] {
         &self.0
     }

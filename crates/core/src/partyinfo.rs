@@ -1,4 +1,4 @@
-//! The binary party-info exchange (`PartyInfoParser`, formats.md §3).
+//! The binary party-info exchange (`PartyInfoParser`, docs/protocol.md §2.1).
 
 use crate::codec::reader::{put_field, put_len, Reader};
 use crate::{CodecError, PublicKey};

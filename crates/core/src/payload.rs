@@ -1,4 +1,5 @@
-//! `EncodedPayload`: the encrypted transaction as nodes store and exchange it (formats.md §0).
+//! `EncodedPayload`: the encrypted transaction as nodes store and exchange it
+//! (docs/protocol.md §1.1).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -41,7 +42,7 @@ opaque_bytes!(
     RecipientBox
 );
 opaque_bytes!(
-    /// The ACOTH security hash bound to an affected contract transaction (formats.md §2.6).
+    /// The ACOTH security hash bound to an affected contract transaction (docs/protocol.md §3.6).
     SecurityHash
 );
 opaque_bytes!(
@@ -101,7 +102,7 @@ pub struct EncodedPayload {
     pub recipient_boxes: Vec<RecipientBox>,
     /// The one nonce shared by every recipient box.
     pub recipient_nonce: Nonce,
-    /// Recipients; may be empty in payloads from very old nodes (formats.md §1.3).
+    /// Recipients; may be empty in payloads from very old nodes (docs/protocol.md §1.4).
     pub recipient_keys: Vec<PublicKey>,
     /// The privacy mode.
     pub privacy_mode: PrivacyMode,
@@ -141,7 +142,7 @@ impl EncodedPayload {
         TxHash::of_cipher_text(&self.cipher_text)
     }
 
-    /// The copy pushed to one remote recipient (`Builder.forRecipient`, formats.md §1.4):
+    /// The copy pushed to one remote recipient (`Builder.forRecipient`, docs/protocol.md §1.6):
     /// only that recipient's box, and only its key, except in PSV mode where the full key
     /// list is kept with the recipient moved to the front.
     pub fn for_recipient(&self, recipient: &PublicKey) -> Result<Self, CryptoError> {
@@ -178,7 +179,7 @@ impl EncodedPayload {
 
     /// Whether `other` is the same transaction as this stored copy: Tessera refuses to merge a
     /// push whose cipher text, nonces, sender, privacy mode, exec hash or affected transactions
-    /// differ from the stored row ("Invalid existing transaction", node.md §4.2).
+    /// differ from the stored row ("Invalid existing transaction", docs/protocol.md §10.2).
     pub fn is_same_transaction(&self, other: &EncodedPayload) -> bool {
         self.cipher_text == other.cipher_text
             && self.cipher_text_nonce == other.cipher_text_nonce
@@ -190,8 +191,8 @@ impl EncodedPayload {
     }
 
     /// Merges a later push of the same transaction into this stored copy, as
-    /// `TransactionManagerImpl.storePayload` does (node.md §4.2): a box already held is a no-op;
-    /// a new box is prepended together with its key (in PSV mode, where every key is already
+    /// `TransactionManagerImpl.storePayload` does (docs/protocol.md §10.2): a box already held is a
+    /// no-op; a new box is prepended together with its key (in PSV mode, where every key is already
     /// listed, the key is moved to the front instead). Call [`Self::is_same_transaction`] first.
     ///
     /// Returns whether anything was added.

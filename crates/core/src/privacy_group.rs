@@ -1,4 +1,4 @@
-//! Privacy group ids (`PrivacyGroupUtil`, formats.md §2.7).
+//! Privacy group ids (`PrivacyGroupUtil`, docs/protocol.md §3.7).
 
 use sha3::{Digest, Keccak256};
 

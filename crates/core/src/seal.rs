@@ -1,4 +1,4 @@
-//! Payload encryption exactly as Tessera's `EnclaveImpl` does it (formats.md §2).
+//! Payload encryption exactly as Tessera's `EnclaveImpl` does it (docs/protocol.md §3).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -95,7 +95,7 @@ pub struct PrivacyMetadata {
     pub mandatory_recipients: BTreeSet<PublicKey>,
 }
 
-/// A transaction stored by `storeraw`, waiting for `sendsignedtx` (formats.md §2.4).
+/// A transaction stored by `storeraw`, waiting for `sendsignedtx` (docs/protocol.md §3.4).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawTransaction {
     /// `secretbox(payload, nonce, MK)`.
@@ -191,7 +191,7 @@ impl Keyring {
         )
     }
 
-    /// `EnclaveImpl.encryptPayload` with the randomness given (formats.md §2.2).
+    /// `EnclaveImpl.encryptPayload` with the randomness given (docs/protocol.md §3.2).
     pub fn encrypt_payload_with(
         &self,
         message: &[u8],
@@ -352,7 +352,8 @@ impl Keyring {
         )
     }
 
-    /// Recovers a payload's master key with one of our keys (`getMasterKey`, formats.md §2.6).
+    /// Recovers a payload's master key with one of our keys (`getMasterKey`,
+    /// docs/protocol.md §3.6).
     pub fn master_key(&self, payload: &EncodedPayload) -> Result<MasterKey, CryptoError> {
         let first_box = payload.recipient_boxes.first().ok_or(CryptoError::NoBox)?;
         let nonce = payload.recipient_nonce.as_bytes();
@@ -393,7 +394,7 @@ impl Keyring {
         ])))
     }
 
-    /// Decrypts `payload` for our key `my_key` (`unencryptTransaction`, formats.md §2.3).
+    /// Decrypts `payload` for our key `my_key` (`unencryptTransaction`, docs/protocol.md §3.3).
     pub fn decrypt(
         &self,
         payload: &EncodedPayload,

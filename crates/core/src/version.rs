@@ -1,4 +1,4 @@
-//! API versions a node advertises (formats.md §1.6).
+//! API versions a node advertises (docs/protocol.md §4.4–§4.5).
 
 /// The HTTP header every Tessera request and response carries, one value per version.
 pub const VERSION_HEADER: &str = "tesseraSupportedApiVersions";

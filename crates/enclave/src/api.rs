@@ -1,6 +1,7 @@
-//! The JSON bodies of Tessera's remote enclave API (api.md §6), as its `RestfulEnclaveClient`
-//! and `EnclaveResource` exchange them: MOXy binding, byte arrays as standard base64, null
-//! members omitted. Encoded payloads inside these bodies use the LEGACY codec.
+//! The JSON bodies of Tessera's remote enclave API (docs/protocol.md §8), as its
+//! `RestfulEnclaveClient` and `EnclaveResource` exchange them: MOXy binding, byte arrays as
+//! standard base64, null members omitted. Encoded payloads inside these bodies use the LEGACY
+//! codec.
 
 use serde::{Deserialize, Serialize};
 use tm_core::codec::{decode_legacy, encode_legacy};

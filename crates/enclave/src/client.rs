@@ -332,7 +332,7 @@ impl RemoteEnclave {
     }
 
     /// Sends and maps the answer: 200 is the body; our enclave's 400/404/500 carry a reason
-    /// and keep their meaning; anything else (no connection, timeout, another status) is
+    /// and keep their meaning, and 413 (a body over its limit) is `TooLarge`; anything else (no connection, timeout, another status) is
     /// `Unavailable`, as Tessera's client treats every non-200.
     async fn send(
         &self,
@@ -363,6 +363,7 @@ impl RemoteEnclave {
             .collect::<String>();
         Err(match status.as_u16() {
             400 => EnclaveError::BadRequest(reason),
+            413 => EnclaveError::TooLarge(format!("remote enclave {} refused /{path}", self.base)),
             404 if !reason.is_empty() && !reason.starts_with("HTTP 404") => {
                 EnclaveError::KeyNotFound(reason)
             }

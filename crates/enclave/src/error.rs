@@ -1,5 +1,5 @@
 use thiserror::Error;
-use tm_core::{CodecError, CryptoError};
+use tm_core::{Classify, CodecError, CryptoError, ErrorKind};
 
 /// Any failure of an enclave operation, local or remote.
 ///
@@ -7,7 +7,7 @@ use tm_core::{CodecError, CryptoError};
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum EnclaveError {
     /// The remote enclave is down, timed out, or answered something that is not a valid
-    /// response. Services map it to 503 (Tessera's `EnclaveNotAvailableException`).
+    /// response. Its kind is `Unavailable` (Tessera's `EnclaveNotAvailableException`).
     #[error("enclave not available: {0}")]
     Unavailable(String),
     /// A public key the enclave holds no private key for (e.g. an unknown sender). 404.
@@ -20,19 +20,23 @@ pub enum EnclaveError {
     /// that is not a recipient). 500, as Tessera's enclave answers every failure.
     #[error("{0}")]
     Failed(String),
+    /// A request larger than the enclave accepts (its body limit, or one the remote enclave
+    /// answered 413 for). 413.
+    #[error("request too large for the enclave: {0}")]
+    TooLarge(String),
     /// The enclave has no keys (no default key to give).
     #[error("the enclave holds no keys")]
     NoKeys,
 }
 
-impl EnclaveError {
-    /// The HTTP status the enclave server (and services calling the enclave) answer with.
-    pub fn status_code(&self) -> u16 {
+impl Classify for EnclaveError {
+    fn kind(&self) -> ErrorKind {
         match self {
-            Self::Unavailable(_) => 503,
-            Self::KeyNotFound(_) => 404,
-            Self::BadRequest(_) => 400,
-            Self::Failed(_) | Self::NoKeys => 500,
+            Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::KeyNotFound(_) => ErrorKind::NotFound,
+            Self::BadRequest(_) => ErrorKind::Invalid,
+            Self::TooLarge(_) => ErrorKind::TooLarge,
+            Self::Failed(_) | Self::NoKeys => ErrorKind::Refused,
         }
     }
 }

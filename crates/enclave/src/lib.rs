@@ -1,8 +1,9 @@
 //! The enclave: the only holder of the node's private keys, and every operation that needs
-//! them (api.md §6, node.md §5.4).
+//! them (docs/protocol.md §8, §14.4).
 //!
 //! * [`Enclave`] — the in-process key holder over [`tm_core::Keyring`].
-//! * [`server`] — Tessera's remote enclave REST API, and [`start_server`] to run it.
+//! * [`server`] — Tessera's remote enclave REST API; [`start`] serves it from a config on a
+//!   listener it is given, [`serve`] for an `Enclave` of one's own.
 //! * [`EnclaveClient`] — what services use: [`EnclaveClient::Local`] or
 //!   [`EnclaveClient::Remote`], chosen by [`enclave_from_config`] as Tessera chooses.
 //! * [`cli`] — the `enclave` binary's command line.
@@ -14,11 +15,11 @@ mod error;
 mod local;
 pub mod server;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tm_config::{AppType, Config, PasswordPrompt, ServerAddress, ServerConfig};
+use tm_config::{AppType, Config, PasswordPrompt, Profile, ServerAddress, ServerConfig};
 use tm_core::PublicKey;
+use tm_http::{Listen, Listener, Running, StartError};
 
 pub use client::{enclave_from_config, enclave_from_config_with, EnclaveClient, RemoteEnclave};
 pub use error::EnclaveError;
@@ -62,43 +63,56 @@ pub fn enclave_server_config(config: &Config) -> Option<&ServerConfig> {
         .or_else(|| config.server_configs().first())
 }
 
-/// A started enclave server.
-pub struct RunningServer {
-    /// The server future: await it (or spawn it) to serve until stopped.
-    pub server: actix_web::dev::Server,
-    /// The TCP addresses it listens on (empty for a unix socket).
-    pub addresses: Vec<SocketAddr>,
-}
-
-/// Binds the enclave API for `enclave` to `bind` (TCP host and port as written, or a unix
-/// socket). Binding happens now; serving starts when the returned server is awaited.
-pub fn start_server(enclave: Arc<Enclave>, bind: &ServerAddress) -> std::io::Result<RunningServer> {
+/// Serves the remote enclave API for `enclave` on `listener`, in the background.
+pub fn serve(enclave: Arc<Enclave>, listener: Listener) -> Result<Running, StartError> {
+    let address = listener.describe();
+    let keys = enclave.public_keys().len();
     let app = server::configure(enclave);
     let http = actix_web::HttpServer::new(move || actix_web::App::new().configure(app.clone()))
         .workers(2)
         .shutdown_timeout(5);
-    let http = match bind {
-        ServerAddress::Tcp { .. } => {
-            let host_port = bind.host_port().unwrap_or_default();
-            http.bind(host_port)?
-        }
-        #[cfg(unix)]
-        ServerAddress::Unix(path) => {
-            // A socket file left by a previous run would make bind fail.
-            let _ = std::fs::remove_file(path);
-            http.bind_uds(path)?
-        }
-        #[cfg(not(unix))]
-        ServerAddress::Unix(_) => {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                "unix sockets are not supported on this platform",
-            ))
-        }
+    let http = tm_http::listen_on!(http, listener)
+        .map_err(|e| StartError::failure(format!("cannot serve on {address}: {e}")))?;
+    tracing::info!(%address, keys, "enclave started");
+    Ok(Running::spawn(http.run(), address))
+}
+
+/// The remote enclave a config describes, started in-process on `listener`: validates the
+/// config, loads and unlocks its keys (never prompting: `start_with` for that) and serves.
+pub async fn start(config: Config, listener: Listener) -> Result<Running, StartError> {
+    start_with(config, listener, PasswordPrompt::Never).await
+}
+
+/// [`start`], asking for key passwords as `prompt` says.
+pub async fn start_with(
+    config: Config,
+    listener: Listener,
+    prompt: PasswordPrompt,
+) -> Result<Running, StartError> {
+    let config = tm_http::serve::validated(config, Profile::Enclave)?;
+    let enclave = local_enclave(&config, prompt)
+        .await
+        .map_err(|e| StartError::config(e.to_string()))?;
+    serve(Arc::new(enclave), listener)
+}
+
+/// Where the enclave of a config listens: its server entry's `bindingAddress` (default
+/// `serverAddress`), opened (a stale socket file from an earlier run is removed first).
+pub fn listen(config: &Config) -> Result<Listener, StartError> {
+    let server = enclave_server_config(config).ok_or_else(|| {
+        StartError::config("Config validation issue: serverConfigs no server to listen on")
+    })?;
+    let bind = server.binding_address().map_err(|e| {
+        StartError::config(format!(
+            "Config validation issue: serverConfigs bindingAddress {e}"
+        ))
+    })?;
+    let listen = match (&bind, bind.host_port()) {
+        (ServerAddress::Unix(path), _) => Listen::Unix(path.clone()),
+        (_, Some(host_port)) => Listen::Tcp(host_port),
+        _ => return Err(StartError::config(format!("cannot listen on {bind}"))),
     };
-    let addresses = http.addrs();
-    Ok(RunningServer {
-        server: http.run(),
-        addresses,
-    })
+    listen
+        .open()
+        .map_err(|e| StartError::failure(format!("cannot listen on {listen}: {e}")))
 }

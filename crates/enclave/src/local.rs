@@ -40,7 +40,7 @@ impl Enclave {
     pub fn new(pairs: Vec<KeyPair>, always_send_to: Vec<PublicKey>) -> Self {
         for pair in &pairs {
             if !pair.is_consistent() {
-                // Tessera does not check this either (formats.md §4.3); say so once.
+                // Tessera does not check this either (docs/protocol.md §3.8); say so once.
                 tracing::warn!(
                     public_key = %pair.public,
                     "configured public key does not match its private key; payloads sent to it cannot be decrypted"

@@ -1,4 +1,4 @@
-//! The remote enclave REST API (api.md §6) on actix-web.
+//! The remote enclave REST API (docs/protocol.md §8) on actix-web.
 //!
 //! Request bodies are read as bytes and parsed here, so that a malformed body gets a plain-text
 //! 400 naming the problem. Every failure is logged once, at the point it is answered.
@@ -7,29 +7,17 @@ use std::sync::Arc;
 
 use actix_web::http::header::ContentType;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse, ResponseError};
+use actix_web::{web, HttpResponse};
 use serde::de::DeserializeOwned;
 use tm_core::codec::encode_legacy;
 use tm_core::PublicKey;
+use tm_http::ApiError;
 
-use crate::api::{self, paths};
+use crate::api;
 use crate::{Enclave, EnclaveError};
 
 /// The largest request body accepted (a payload with many affected transactions is large).
 pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
-
-impl ResponseError for EnclaveError {
-    fn status_code(&self) -> StatusCode {
-        StatusCode::from_u16(EnclaveError::status_code(self))
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(ResponseError::status_code(self))
-            .content_type(ContentType::plaintext())
-            .body(self.to_string())
-    }
-}
 
 /// Registers the enclave routes on an actix app (for a server of one's own).
 pub fn configure(enclave: Arc<Enclave>) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
@@ -55,16 +43,10 @@ pub fn configure(enclave: Arc<Enclave>) -> impl FnOnce(&mut web::ServiceConfig) 
 
 type Shared = web::Data<Enclave>;
 
-fn logged<T>(path: &str, result: Result<T, EnclaveError>) -> Result<T, EnclaveError> {
-    if let Err(error) = &result {
-        // Messages carry public keys at most, never key material.
-        tracing::warn!(
-            path,
-            status = error.status_code(),
-            "enclave request failed: {error}"
-        );
-    }
-    result
+/// The answer to a request: failures become Tessera's plain-text errors through their kind
+/// (`tm_http::ApiError`, which also logs each once; messages name public keys at most).
+fn answer(result: Result<HttpResponse, EnclaveError>) -> Result<HttpResponse, ApiError> {
+    result.map_err(ApiError::from)
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, EnclaveError> {
@@ -101,8 +83,8 @@ async fn ping(enclave: Shared) -> HttpResponse {
         .body(status.name())
 }
 
-async fn default_key(enclave: Shared) -> Result<HttpResponse, EnclaveError> {
-    let key = logged(paths::DEFAULT, enclave.default_public_key())?;
+async fn default_key(enclave: Shared) -> Result<HttpResponse, ApiError> {
+    let key = enclave.default_public_key()?;
     Ok(octets(key.as_bytes().to_vec()))
 }
 
@@ -114,108 +96,87 @@ async fn public(enclave: Shared) -> HttpResponse {
     key_list(enclave.public_keys())
 }
 
-async fn encrypt(enclave: Shared, body: web::Bytes) -> Result<HttpResponse, EnclaveError> {
-    logged(
-        paths::ENCRYPT,
-        (|| {
-            let request: api::EnclavePayload = parse(&body)?;
-            let payload = enclave.encrypt_payload(
-                &request.data,
-                &request.sender(),
-                &request.recipients(),
-                &request.metadata()?,
-            )?;
-            Ok(octets(encode_legacy(&payload)))
-        })(),
-    )
+async fn encrypt(enclave: Shared, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    answer((|| {
+        let request: api::EnclavePayload = parse(&body)?;
+        let payload = enclave.encrypt_payload(
+            &request.data,
+            &request.sender(),
+            &request.recipients(),
+            &request.metadata()?,
+        )?;
+        Ok(octets(encode_legacy(&payload)))
+    })())
 }
 
-async fn encrypt_raw(enclave: Shared, body: web::Bytes) -> Result<HttpResponse, EnclaveError> {
-    logged(
-        paths::ENCRYPT_RAW,
-        (|| {
-            let request: api::EnclaveRawPayload = parse(&body)?;
-            let payload = enclave.encrypt_raw_for_recipients(
-                &request.raw(),
-                &request.recipients(),
-                &request.metadata()?,
-            )?;
-            Ok(octets(encode_legacy(&payload)))
-        })(),
-    )
+async fn encrypt_raw(enclave: Shared, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    answer((|| {
+        let request: api::EnclaveRawPayload = parse(&body)?;
+        let payload = enclave.encrypt_raw_for_recipients(
+            &request.raw(),
+            &request.recipients(),
+            &request.metadata()?,
+        )?;
+        Ok(octets(encode_legacy(&payload)))
+    })())
 }
 
-async fn encrypt_to_raw(enclave: Shared, body: web::Bytes) -> Result<HttpResponse, EnclaveError> {
-    logged(
-        paths::ENCRYPT_TO_RAW,
-        (|| {
-            let request: api::EnclavePayload = parse(&body)?;
-            let raw = enclave.encrypt_raw_payload(&request.data, &request.sender())?;
-            Ok(HttpResponse::Ok().json(api::EnclaveRawPayload::from_raw(&raw)))
-        })(),
-    )
+async fn encrypt_to_raw(enclave: Shared, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    answer((|| {
+        let request: api::EnclavePayload = parse(&body)?;
+        let raw = enclave.encrypt_raw_payload(&request.data, &request.sender())?;
+        Ok(HttpResponse::Ok().json(api::EnclaveRawPayload::from_raw(&raw)))
+    })())
 }
 
-async fn unencrypt(enclave: Shared, body: web::Bytes) -> Result<HttpResponse, EnclaveError> {
-    logged(
-        paths::UNENCRYPT,
-        (|| {
-            let request: api::EnclaveUnencryptPayload = parse(&body)?;
-            let payload = api::decode_payload(&request.data)?;
-            let key = request.provided_key.map(PublicKey::from_bytes);
-            Ok(octets(
-                enclave.unencrypt_transaction(&payload, key.as_ref())?,
-            ))
-        })(),
-    )
+async fn unencrypt(enclave: Shared, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    answer((|| {
+        let request: api::EnclaveUnencryptPayload = parse(&body)?;
+        let payload = api::decode_payload(&request.data)?;
+        let key = request.provided_key.map(PublicKey::from_bytes);
+        Ok(octets(
+            enclave.unencrypt_transaction(&payload, key.as_ref())?,
+        ))
+    })())
 }
 
-async fn unencrypt_raw(enclave: Shared, body: web::Bytes) -> Result<HttpResponse, EnclaveError> {
-    logged(
-        paths::UNENCRYPT_RAW,
-        (|| {
-            let request: api::EnclaveRawPayload = parse(&body)?;
-            Ok(octets(enclave.unencrypt_raw_payload(&request.raw())?))
-        })(),
-    )
+async fn unencrypt_raw(enclave: Shared, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    answer((|| {
+        let request: api::EnclaveRawPayload = parse(&body)?;
+        Ok(octets(enclave.unencrypt_raw_payload(&request.raw())?))
+    })())
 }
 
-async fn add_recipient(enclave: Shared, body: web::Bytes) -> Result<HttpResponse, EnclaveError> {
-    logged(
-        paths::ADD_RECIPIENT,
-        (|| {
-            let request: api::EnclaveUnencryptPayload = parse(&body)?;
-            let payload = api::decode_payload(&request.data)?;
-            let recipient = request
-                .provided_key
-                .map(PublicKey::from_bytes)
-                .ok_or_else(|| EnclaveError::BadRequest("providedKey is required".into()))?;
-            Ok(octets(
-                enclave.create_new_recipient_box(&payload, &recipient)?,
-            ))
-        })(),
-    )
+async fn add_recipient(enclave: Shared, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    answer((|| {
+        let request: api::EnclaveUnencryptPayload = parse(&body)?;
+        let payload = api::decode_payload(&request.data)?;
+        let recipient = request
+            .provided_key
+            .map(PublicKey::from_bytes)
+            .ok_or_else(|| EnclaveError::BadRequest("providedKey is required".into()))?;
+        Ok(octets(
+            enclave.create_new_recipient_box(&payload, &recipient)?,
+        ))
+    })())
 }
 
 async fn find_invalid_security_hashes(
     enclave: Shared,
     body: web::Bytes,
-) -> Result<HttpResponse, EnclaveError> {
-    logged(
-        paths::FIND_INVALID_SECURITY_HASHES,
-        (|| {
-            let request: api::FindInvalidSecurityHashesRequest = parse(&body)?;
-            let payload = api::decode_payload(&request.encoded_payload)?;
-            let affected = api::affected_from_wire(&request.affected_contract_transactions)?;
-            let invalid = enclave.find_invalid_security_hashes(&payload, &affected)?;
-            Ok(
-                HttpResponse::Ok().json(api::FindInvalidSecurityHashesResponse {
-                    invalid_security_hashes: invalid
-                        .into_iter()
-                        .map(|h| h.as_bytes().to_vec())
-                        .collect(),
-                }),
-            )
-        })(),
-    )
+) -> Result<HttpResponse, ApiError> {
+    answer((|| {
+        let request: api::FindInvalidSecurityHashesRequest = parse(&body)?;
+        let payload = api::decode_payload(&request.encoded_payload)?;
+        let affected = api::affected_from_wire(&request.affected_contract_transactions)?;
+        let invalid = enclave.find_invalid_security_hashes(&payload, &affected)?;
+        Ok(
+            HttpResponse::Ok().json(api::FindInvalidSecurityHashesResponse {
+                invalid_security_hashes: invalid
+                    .into_iter()
+                    .map(|h| h.as_bytes().to_vec())
+                    .collect(),
+            }),
+        )
+    })())
 }

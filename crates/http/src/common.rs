@@ -1,4 +1,4 @@
-//! Endpoints every Tessera app (Q2T, ThirdParty, P2P) serves (api.md §2.7).
+//! Endpoints every Tessera app (Q2T, ThirdParty, P2P) serves (docs/protocol.md §4.7).
 
 use actix_web::{web, HttpResponse};
 

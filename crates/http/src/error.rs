@@ -2,75 +2,116 @@ use std::fmt;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use tm_core::{Classify, ErrorKind};
 
-/// An error as Tessera reports it: a status code and a plain-text message (api.md §2.6).
+/// An error as Tessera reports it: a status code and a plain-text body, never a JSON envelope
+/// (docs/protocol.md §2).
 ///
-/// The message is what the caller sees; it must never hold a secret. Each error is logged once,
-/// here, when it becomes a response: server errors at `error`, client errors at `debug`.
+/// Every error a route answers with becomes one of these, either built here from a kind or
+/// converted from a domain error that knows its [`ErrorKind`]; [`status_of`] is the one place
+/// a kind becomes a status. The message is what the caller sees: it must never hold a secret.
+/// Each error is logged once, here, when it becomes a response: server errors at `error`,
+/// client errors at `debug`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    status: StatusCode,
+    kind: ErrorKind,
     message: String,
 }
 
+/// The HTTP status of each kind of failure, with the places where Tessera's answer is not the
+/// obvious one named.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        // Tessera's NodeOfflineException.
+        ErrorKind::RecipientOffline => StatusCode::GONE,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        // Tessera answers 500 for these although the caller's input is at fault: an unknown
+        // sender key (RecipientKeyNotFoundException), a recipient's refusal of our push
+        // (PublishPayloadException), a box that does not open, a key that is not a recipient
+        // of the transaction. Clients written against Tessera expect the 500.
+        ErrorKind::Refused => StatusCode::INTERNAL_SERVER_ERROR,
+        // Tessera's SecurityException for party info whose keys fail validation: a 500 whose
+        // body is empty (see `ApiError::body`).
+        ErrorKind::KeyValidation => StatusCode::INTERNAL_SERVER_ERROR,
+        // Tessera's EnclaveNotAvailableException, and a database that cannot be reached.
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl ApiError {
-    /// An error with any status.
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    /// An error of any kind.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
-            status,
+            kind,
             message: message.into(),
         }
     }
 
     /// 400: the request is malformed (bad base64, bad JSON, ...).
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
+        Self::new(ErrorKind::Invalid, message)
     }
 
     /// 401: a caller not on the whitelist (Tessera sends an empty body).
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "")
+        Self::new(ErrorKind::Unauthorized, "")
     }
 
     /// 403: privacy rules forbid it.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, message)
+        Self::new(ErrorKind::Forbidden, message)
     }
 
     /// 404: no such transaction, key or group.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, message)
-    }
-
-    /// 410: a recipient's node could not be reached (Tessera's NodeOfflineException).
-    pub fn gone(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::GONE, message)
+        Self::new(ErrorKind::NotFound, message)
     }
 
     /// 500: anything else; Tessera answers with the root cause's message.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+        Self::new(ErrorKind::Internal, message)
     }
 
-    /// 503: the enclave or the database is unavailable.
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
     }
 
     /// The status code.
     pub fn status(&self) -> StatusCode {
-        self.status
+        status_of(self.kind)
     }
 
-    /// The plain-text body.
+    /// The message (logged; the body unless the kind hides it).
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The plain-text body the caller gets.
+    pub fn body(&self) -> &str {
+        match self.kind {
+            ErrorKind::KeyValidation => "",
+            _ => &self.message,
+        }
+    }
+}
+
+/// Any domain error that knows its kind becomes a response with its message. (`ApiError`
+/// itself does not implement [`Classify`], which keeps this apart from `From<T> for T`.)
+impl<E: Classify> From<E> for ApiError {
+    fn from(error: E) -> Self {
+        Self::new(error.kind(), error.to_string())
     }
 }
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.status.as_u16(), self.message)
+        write!(f, "{} {}", self.status().as_u16(), self.message)
     }
 }
 
@@ -78,17 +119,18 @@ impl std::error::Error for ApiError {}
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.status()
     }
 
     fn error_response(&self) -> HttpResponse {
-        if self.status.is_server_error() {
-            tracing::error!(status = self.status.as_u16(), "{}", self.message);
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), "{}", self.message);
         } else {
-            tracing::debug!(status = self.status.as_u16(), "{}", self.message);
+            tracing::debug!(status = status.as_u16(), "{}", self.message);
         }
-        HttpResponse::build(self.status)
+        HttpResponse::build(status)
             .content_type("text/plain")
-            .body(self.message.clone())
+            .body(self.body().to_owned())
     }
 }

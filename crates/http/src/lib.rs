@@ -1,19 +1,24 @@
 //! The actix-web pieces every server of ours shares.
 //!
-//! - [`ApiError`]: Tessera's error model (api.md §2.6): a status and a plain-text body, never a
-//!   JSON envelope. Domain crates convert their errors into it in one place each.
+//! - [`ApiError`]: Tessera's error model (docs/protocol.md §4.6): a status and a plain-text body,
+//!   never a JSON envelope. Domain errors carry a `tm_core::ErrorKind`; [`status_of`] is the one
+//!   place a kind becomes a status.
 //! - [`common`]: `GET /`, `/upcheck`, `/version`, `/version/distribution`, `/version/api`
-//!   (api.md §2.7), served by the Q2T, ThirdParty and P2P apps alike.
+//!   (docs/protocol.md §4.7), served by the Q2T, ThirdParty and P2P apps alike.
 //! - [`metrics`]: per-app request counters and `GET /metrics` in Prometheus text format.
 //! - [`listen`]: where a server listens, TCP or a unix socket (`unix:/path`, as GoQuorum uses).
+//! - [`serve`]: a server running in the background ([`Running`]), and the `main` every binary
+//!   shares (command line, config, pid file, exit codes).
 
 pub mod common;
 mod error;
 pub mod listen;
 pub mod metrics;
+pub mod serve;
 
-pub use error::ApiError;
-pub use listen::Listen;
+pub use error::{status_of, ApiError};
+pub use listen::{Listen, Listener};
+pub use serve::{Running, StartError, Started};
 
 /// This build's version, served by `GET /version`.
 pub const DISTRIBUTION_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -18,27 +18,41 @@ pub enum Listen {
 impl Listen {
     /// Opens the listening socket. A stale unix socket file from an earlier run is removed
     /// first. Hand the result to [`listen_on!`](crate::listen_on).
-    pub fn open(&self) -> std::io::Result<Bound> {
+    pub fn open(&self) -> std::io::Result<Listener> {
         match self {
-            Self::Tcp(address) => Ok(Bound::Tcp(TcpListener::bind(address)?)),
+            Self::Tcp(address) => Ok(Listener::Tcp(TcpListener::bind(address)?)),
             Self::Unix(path) => {
                 remove_stale_socket(path)?;
-                Ok(Bound::Unix(UnixListener::bind(path)?))
+                Ok(Listener::Unix(UnixListener::bind(path)?))
             }
         }
     }
 }
 
-/// An open listening socket.
+/// An open listening socket, handed to a server. Tests bind `127.0.0.1:0` themselves and pass
+/// the listener in, so they never pick a port by probing.
 #[derive(Debug)]
-pub enum Bound {
+pub enum Listener {
     /// TCP.
     Tcp(TcpListener),
     /// A unix domain socket.
     Unix(UnixListener),
 }
 
-impl Bound {
+impl Listener {
+    /// A TCP listener on a free loopback port chosen by the kernel.
+    pub fn loopback() -> std::io::Result<Self> {
+        Ok(Self::Tcp(TcpListener::bind("127.0.0.1:0")?))
+    }
+
+    /// The TCP port (`None` for a unix socket).
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            Self::Tcp(l) => l.local_addr().ok().map(|a| a.port()),
+            Self::Unix(_) => None,
+        }
+    }
+
     /// Where it listens, for logs (`http://127.0.0.1:9000`, `unix:/path`).
     pub fn describe(&self) -> String {
         match self {
@@ -54,14 +68,14 @@ impl Bound {
     }
 }
 
-/// Makes an `actix_web::HttpServer` listen on a [`Bound`] socket:
+/// Makes an `actix_web::HttpServer` listen on a [`Listener`] socket:
 /// `let server = tm_http::listen_on!(HttpServer::new(...), bound)?;`
 #[macro_export]
 macro_rules! listen_on {
     ($server:expr, $bound:expr) => {
         match $bound {
-            $crate::listen::Bound::Tcp(listener) => $server.listen(listener),
-            $crate::listen::Bound::Unix(listener) => $server.listen_uds(listener),
+            $crate::listen::Listener::Tcp(listener) => $server.listen(listener),
+            $crate::listen::Listener::Unix(listener) => $server.listen_uds(listener),
         }
     };
 }

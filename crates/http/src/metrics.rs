@@ -1,8 +1,8 @@
 //! Request metrics in Prometheus text format (`GET /metrics`).
 //!
-//! Tessera's own `/metrics` lists Jersey MBean counters, which no client parses (api.md §2.8);
-//! we count requests and their time per route pattern and status. Metrics are per process:
-//! scrape every instance.
+//! Tessera's own `/metrics` lists Jersey MBean counters, which no client parses
+//! (docs/protocol.md §4.8); we count requests and their time per route pattern and status.
+//! Metrics are per process: scrape every instance.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

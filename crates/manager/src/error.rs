@@ -1,11 +1,12 @@
 use thiserror::Error;
 use tm_client::ClientError;
+use tm_core::{Classify, ErrorKind};
 use tm_enclave::EnclaveError;
-use tm_http::ApiError;
 use tm_store::StoreError;
 
-/// Why an operation of the transaction manager failed. Converted to Tessera's status codes
-/// and plain-text bodies in one place: `impl From<ManagerError> for ApiError` below.
+/// Why an operation of the transaction manager failed. Each variant has an [`ErrorKind`]
+/// ([`Classify`]); the HTTP layer turns kinds into Tessera's status codes in one place
+/// (`tm_http::status_of`).
 #[derive(Debug, Error)]
 pub enum ManagerError {
     /// Malformed input (bad base64, undecodable payload). 400.
@@ -21,6 +22,10 @@ pub enum ManagerError {
     /// SecurityException: 500 with an empty body).
     #[error("no key advertised by {0} could be validated")]
     KeyValidation(String),
+    /// A feature this request needs is switched off in the config and Tessera answers 503
+    /// for it (`GET /groups/resident` without multiple private states).
+    #[error("{0}")]
+    FeatureUnavailable(String),
     /// A recipient's node could not be reached. 410.
     #[error("{0}")]
     NodeOffline(String),
@@ -56,28 +61,19 @@ impl From<ClientError> for ManagerError {
     }
 }
 
-impl From<ManagerError> for ApiError {
-    fn from(error: ManagerError) -> Self {
-        match error {
-            ManagerError::BadRequest(m) => ApiError::bad_request(m),
-            ManagerError::Forbidden(m) => ApiError::forbidden(m),
-            ManagerError::NotFound(m) => ApiError::not_found(m),
-            ManagerError::KeyValidation(peer) => {
-                tracing::warn!(%peer, "party info rejected: no advertised key could be validated");
-                ApiError::internal("")
-            }
-            ManagerError::NodeOffline(m) => ApiError::gone(m),
-            ManagerError::PushFailed(m) | ManagerError::Internal(m) => ApiError::internal(m),
-            ManagerError::Config(m) => ApiError::internal(m),
-            ManagerError::Enclave(e) => match e.status_code() {
-                503 => ApiError::unavailable(e.to_string()),
-                404 => ApiError::not_found(e.to_string()),
-                400 => ApiError::bad_request(e.to_string()),
-                _ => ApiError::internal(e.to_string()),
-            },
-            ManagerError::Store(e) if e.is_unavailable() => ApiError::unavailable(e.to_string()),
-            ManagerError::Store(e) => ApiError::internal(e.to_string()),
-            ManagerError::Client(e) => ApiError::internal(e.to_string()),
+impl Classify for ManagerError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::BadRequest(_) => ErrorKind::Invalid,
+            Self::Forbidden(_) => ErrorKind::Forbidden,
+            Self::NotFound(_) => ErrorKind::NotFound,
+            Self::KeyValidation(_) => ErrorKind::KeyValidation,
+            Self::NodeOffline(_) => ErrorKind::RecipientOffline,
+            Self::FeatureUnavailable(_) => ErrorKind::Unavailable,
+            Self::PushFailed(_) | Self::Internal(_) => ErrorKind::Refused,
+            Self::Config(_) | Self::Client(_) => ErrorKind::Internal,
+            Self::Enclave(e) => e.kind(),
+            Self::Store(e) => e.kind(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! replica behind a load balancer can serve any request.
 
 mod error;
+pub mod groups;
 pub mod party;
 pub mod push;
 pub mod resend;
@@ -14,24 +15,22 @@ mod settings;
 pub mod transaction;
 
 use tm_client::p2p::P2pClient;
-use tm_enclave::EnclaveClient;
+use tm_enclave::{EnclaveClient, EnclaveError};
 use tm_store::AsyncStore;
 
 pub use error::ManagerError;
+pub use groups::GroupSummary;
 pub use settings::Settings;
 
-/// What every operation needs: settings, the database, the enclave and the P2P client.
-/// Cheap to clone.
+/// The transaction manager of one node: every operation the services' routes call, over the
+/// node's settings, the shared database, the enclave and the P2P client. Routes reach the
+/// database and the enclave only through its methods. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Node {
-    /// The node's settings.
-    pub settings: Settings,
-    /// The shared database.
-    pub store: AsyncStore,
-    /// The key holder.
-    pub enclave: EnclaveClient,
-    /// Calls to other nodes.
-    pub p2p: P2pClient,
+    settings: Settings,
+    store: AsyncStore,
+    enclave: EnclaveClient,
+    p2p: P2pClient,
 }
 
 /// The database a config without `jdbc.url` uses: embedded SQLite in the working directory.
@@ -86,5 +85,25 @@ impl Node {
             enclave,
             p2p,
         }
+    }
+
+    /// The node's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Whether this instance can serve: its database answers and its enclave is up. (What
+    /// `/readiness` reports; `/upcheck` stays unconditional, as in Tessera.)
+    pub async fn readiness(&self) -> Result<(), ManagerError> {
+        self.store.upcheck().await?;
+        if let tm_enclave::Status::Stopped = self.enclave.status().await {
+            return Err(EnclaveError::Unavailable("it does not answer /ping".into()).into());
+        }
+        Ok(())
+    }
+
+    /// The public keys the enclave holds.
+    pub async fn public_keys(&self) -> Result<Vec<tm_core::PublicKey>, ManagerError> {
+        Ok(self.enclave.public_keys().await?)
     }
 }

@@ -1,4 +1,4 @@
-//! Party info and discovery (node.md §3), with the party store in the database.
+//! Party info and discovery (docs/protocol.md §9), with the party store in the database.
 //!
 //! Tessera keeps its PartyStore and NetworkStore in memory per instance; we keep them in our
 //! own tables (`tm_peer`, `tm_recipient`), so every replica of every service sees what any of
@@ -127,7 +127,9 @@ impl Node {
             .filter(|r| normalise_party_url(&r.url) == sender && !ours.contains(&r.key))
             .map(|r| r.key.clone())
             .collect();
-        keys.dedup();
+        // Keep the first of each key, wherever the duplicates stand.
+        let mut seen = std::collections::BTreeSet::new();
+        keys.retain(|key| seen.insert(key.clone()));
         if self.settings.remote_key_validation {
             keys = self.validated_keys(&info.url, keys).await?;
             if keys.is_empty() {
@@ -232,8 +234,8 @@ impl Node {
         Ok(text)
     }
 
-    /// One broadcast round (node.md §3.2): announce ourselves to every known peer in parallel;
-    /// a peer that cannot be reached is removed, with the keys routed to it.
+    /// One broadcast round (docs/protocol.md §9.2): announce ourselves to every known peer in
+    /// parallel; a peer that cannot be reached is removed, with the keys routed to it.
     pub async fn broadcast_round(&self) -> Result<BroadcastReport, ManagerError> {
         self.seed_peers().await?;
         let ours = self.own_party_info().await?;

@@ -1,4 +1,5 @@
-//! Resend: `POST /resend` (INDIVIDUAL and ALL) and `POST /resendBatch` (node.md §4.3, §4.4).
+//! Resend: `POST /resend` (INDIVIDUAL and ALL) and `POST /resendBatch`
+//! (docs/protocol.md §11.1–§11.3).
 
 use tm_client::p2p::PushBatchRequest;
 use tm_core::{EncodedPayload, PayloadCodec, PrivacyMode, PublicKey, TxHash};

@@ -3,6 +3,7 @@ use std::time::Duration;
 use tm_config::{AppType, Config};
 use tm_core::partyinfo::normalise_party_url;
 
+use crate::groups::GroupSummary;
 use crate::ManagerError;
 
 /// The parts of Tessera's config the transaction manager acts on.
@@ -25,6 +26,11 @@ pub struct Settings {
     pub party_info_interval: Duration,
     /// `resendWaitTime` of the P2P server (2 h by default).
     pub resend_wait_time: Duration,
+    /// `features.enableMultiplePrivateStates`.
+    pub multiple_private_states: bool,
+    /// The configured `residentGroups`, as `GET /groups/resident` lists them (a resident
+    /// group's id is its name's bytes).
+    pub resident_groups: Vec<GroupSummary>,
 }
 
 impl Settings {
@@ -57,6 +63,18 @@ impl Settings {
             resend_wait_time: Duration::from_millis(
                 p2p.property_millis("resendWaitTime", 7_200_000),
             ),
+            multiple_private_states: config.features.enable_multiple_private_states,
+            resident_groups: config
+                .resident_groups
+                .iter()
+                .map(|group| GroupSummary {
+                    id: group.name.as_bytes().to_vec(),
+                    name: group.name.clone(),
+                    description: group.description.clone().unwrap_or_default(),
+                    group_type: "RESIDENT".into(),
+                    members: group.members.clone(),
+                })
+                .collect(),
         })
     }
 

@@ -1,4 +1,4 @@
-//! The P2P API (api.md §5) as thin routes over the transaction manager.
+//! The P2P API (docs/protocol.md §5) as thin routes over the transaction manager.
 //!
 //! Garbage on any endpoint gets a 4xx with a plain-text reason and changes nothing: bodies are
 //! decoded completely before anything is stored.
@@ -11,20 +11,34 @@ use serde::Deserialize;
 use tm_client::p2p::{
     PushBatchRequest, ResendBatchRequest, ResendBatchResponse, ResendType, OCTET_STREAM,
 };
+use tm_config::{AppType, Config};
 use tm_core::partyinfo::PartyInfo;
 use tm_core::privacy_group::PrivacyGroupRecord;
 use tm_core::version::{parse_header_values, VERSION_HEADER};
 use tm_core::{PayloadCodec, PublicKey, TxHash};
 use tm_http::ApiError;
+use tm_http::{Listener, Running, StartError};
 use tm_manager::Node;
-use tm_store::PrivacyGroupRow;
+use tm_service::Service;
 
 pub use whitelist::Whitelist;
 
+/// Starts the P2P service of `config` on `listener`, in the background on the current tokio
+/// runtime: the routes, and discovery beside them until it is stopped. The P2P entry's
+/// `serverAddress` is what peers are told, so with a listener on port 0 build the config
+/// with the port it got.
+pub async fn start(config: Config, listener: Listener) -> Result<Running, StartError> {
+    let service = Service::build(AppType::P2P, config).await?;
+    let routes = routes(service.node());
+    // Every replica runs discovery, sharing the party store in the database.
+    let discovery = tokio::spawn(service.node().clone().run_discovery());
+    Ok(service.serve("p2p", listener, routes)?.with_task(discovery))
+}
+
 /// The P2P routes for `node`, ready for [`tm_service::Service::serve`].
 pub fn routes(node: &Node) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
-    let whitelist = Whitelist::from_peers(&node.settings.configured_peers);
-    let enabled = node.settings.use_white_list;
+    let whitelist = Whitelist::from_peers(&node.settings().configured_peers);
+    let enabled = node.settings().use_white_list;
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(web::Data::new(whitelist.clone())).service(
             web::scope("")
@@ -145,7 +159,8 @@ async fn resend_batch(
 
 /// `POST /pushBatch`: the payloads a peer resends to us in answer to our `/resendBatch`,
 /// always LEGACY. Tessera serves it only in recovery mode and stages the payloads; we serve it
-/// always and store each as a push, after every entry has decoded (a bad entry stores nothing).
+/// always and store them as pushes, all or nothing: every entry must decode and pass the push
+/// checks, and all are stored in one database transaction.
 async fn push_batch(
     node: web::Data<Node>,
     body: web::Json<PushBatchRequest>,
@@ -160,9 +175,7 @@ async fn push_batch(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    for payload in payloads {
-        node.receive_push(payload).await?;
-    }
+    node.receive_push_batch(payloads).await?;
     Ok(HttpResponse::Ok().finish())
 }
 
@@ -172,9 +185,6 @@ async fn push_privacy_group(
 ) -> Result<HttpResponse, ApiError> {
     let record = PrivacyGroupRecord::decode(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid privacy group: {e}")))?;
-    node.store
-        .save_privacy_group(PrivacyGroupRow::from_record(&record))
-        .await
-        .map_err(tm_manager::ManagerError::from)?;
+    node.receive_privacy_group(record).await?;
     Ok(HttpResponse::Ok().finish())
 }

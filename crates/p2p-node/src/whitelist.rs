@@ -1,4 +1,4 @@
-//! `useWhiteList` (node.md §3.5): only hosts of configured peers may call the P2P API.
+//! `useWhiteList` (docs/protocol.md §4.9): only hosts of configured peers may call the P2P API.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, ToSocketAddrs};

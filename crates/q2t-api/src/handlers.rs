@@ -14,10 +14,10 @@ use tm_core::payload::{Nonce, PrivacyGroupId, RecipientBox, SecurityHash};
 use tm_core::{EncodedPayload, PrivacyMode, PublicKey, TxHash};
 use tm_http::ApiError;
 use tm_manager::transaction::{Privacy, Received, SendParams, Sent, SignedParams};
-use tm_manager::{ManagerError, Node};
+use tm_manager::Node;
 
+use crate::input;
 use crate::media::{self, accept_variant, json_variant};
-use crate::{input, Q2tSettings};
 
 const ALL: [MediaType; 4] = MediaType::ALL;
 const JSON_AND_2_1: [MediaType; 2] = [MediaType::Json, MediaType::V2_1];
@@ -147,7 +147,7 @@ fn send_params(request: SendRequest, media: MediaType) -> Result<SendParams> {
     })
 }
 
-/// `POST /send` (api.md §3.1): 201, `Location`, the variant's JSON.
+/// `POST /send` (docs/protocol.md §6.1): 201, `Location`, the variant's JSON.
 pub async fn send(
     node: web::Data<Node>,
     req: HttpRequest,
@@ -171,7 +171,7 @@ fn insert_location(response: &mut HttpResponse, value: &str) {
     }
 }
 
-/// `POST /sendsignedtx` (api.md §3.2): the octet-stream form (raw hash bytes, `c11n-to`;
+/// `POST /sendsignedtx` (docs/protocol.md §6.2): the octet-stream form (raw hash bytes, `c11n-to`;
 /// 200 text) or the JSON forms (201).
 pub async fn send_signed(
     node: web::Data<Node>,
@@ -215,7 +215,8 @@ pub async fn send_signed(
     Ok(response)
 }
 
-/// `POST /sendraw` (api.md §3.3): binary plaintext, `c11n-from`, `c11n-to`; 200 text hash.
+/// `POST /sendraw` (docs/protocol.md §6.3): binary plaintext, `c11n-from`, `c11n-to`; 200 text
+/// hash.
 pub async fn send_raw(
     node: web::Data<Node>,
     req: HttpRequest,
@@ -241,7 +242,7 @@ pub async fn send_raw(
     Ok(response)
 }
 
-/// `POST /storeraw` (api.md §3.4; Q2T and ThirdParty): 200 `{"key"}`.
+/// `POST /storeraw` (docs/protocol.md §6.4; Q2T and ThirdParty): 200 `{"key"}`.
 pub async fn store_raw(
     node: web::Data<Node>,
     req: HttpRequest,
@@ -280,7 +281,7 @@ fn receive_response(received: Received, media: MediaType, raw: bool) -> ReceiveR
     }
 }
 
-/// `GET /transaction/{hash}` (api.md §3.5): `?to=`, `?isRaw=`; the variant by `Accept`.
+/// `GET /transaction/{hash}` (docs/protocol.md §6.5): `?to=`, `?isRaw=`; the variant by `Accept`.
 pub async fn receive(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
     let media = accept_variant(&req, &[MediaType::Json, MediaType::V2_1, MediaType::V3_0])?;
     let hash = input::path_hash_validated(&req)?;
@@ -302,14 +303,14 @@ pub async fn receive(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResp
     )
 }
 
-/// `DELETE /transaction/{hash}` (api.md §3.6): 204; 404 with an empty body.
+/// `DELETE /transaction/{hash}` (docs/protocol.md §6.6): 204; 404 with an empty body.
 pub async fn delete(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
     let hash = input::path_hash(&req)?;
     node.delete_transaction(&hash).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `POST /delete` (api.md §3.11, deprecated): 200 `Delete successful`.
+/// `POST /delete` (docs/protocol.md §6.11, deprecated): 200 `Delete successful`.
 pub async fn delete_deprecated(
     node: web::Data<Node>,
     req: HttpRequest,
@@ -329,14 +330,14 @@ pub async fn delete_deprecated(
     ))
 }
 
-/// `GET /transaction/{hash}/isSender` (api.md §3.7): `true` or `false`.
+/// `GET /transaction/{hash}/isSender` (docs/protocol.md §6.7): `true` or `false`.
 pub async fn is_sender(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
     let hash = input::path_hash(&req)?;
     let answer = node.is_sender(&hash).await?;
     Ok(text(actix_web::http::StatusCode::OK, answer.to_string()))
 }
 
-/// `GET /transaction/{hash}/participants` (api.md §3.8): comma-separated keys.
+/// `GET /transaction/{hash}/participants` (docs/protocol.md §6.8): comma-separated keys.
 pub async fn participants(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
     let hash = input::path_hash(&req)?;
     let keys = node.participants(&hash).await?;
@@ -346,7 +347,7 @@ pub async fn participants(node: web::Data<Node>, req: HttpRequest) -> Result<Htt
     ))
 }
 
-/// `GET /transaction/{hash}/mandatory` (api.md §3.9): comma-separated keys.
+/// `GET /transaction/{hash}/mandatory` (docs/protocol.md §6.9): comma-separated keys.
 pub async fn mandatory(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
     let hash = input::path_hash(&req)?;
     let keys = node.mandatory_recipients(&hash).await?;
@@ -356,7 +357,7 @@ pub async fn mandatory(node: web::Data<Node>, req: HttpRequest) -> Result<HttpRe
     ))
 }
 
-/// `GET /receiveraw` (api.md §3.10): `c11n-key`, optional `c11n-to`; the plaintext bytes.
+/// `GET /receiveraw` (docs/protocol.md §6.10): `c11n-key`, optional `c11n-to`; the plaintext bytes.
 pub async fn receive_raw(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
     media::require_octet_stream_or_none(&req)?;
     let hash = input::header_base64(&req, HEADER_KEY)?
@@ -371,7 +372,7 @@ pub async fn receive_raw(node: web::Data<Node>, req: HttpRequest) -> Result<Http
         .body(received.payload))
 }
 
-/// `POST /encodedpayload/create` (api.md §3.12): encrypts without storing or pushing.
+/// `POST /encodedpayload/create` (docs/protocol.md §6.12): encrypts without storing or pushing.
 pub async fn encoded_payload_create(
     node: web::Data<Node>,
     req: HttpRequest,
@@ -448,7 +449,7 @@ fn payload_from_json(json: EncodedPayloadJson) -> Result<EncodedPayload> {
     })
 }
 
-/// `POST /encodedpayload/decrypt` (api.md §3.13): decrypts a payload given in the body.
+/// `POST /encodedpayload/decrypt` (docs/protocol.md §6.13): decrypts a payload given in the body.
 pub async fn encoded_payload_decrypt(
     node: web::Data<Node>,
     req: HttpRequest,
@@ -465,68 +466,23 @@ pub async fn encoded_payload_decrypt(
     )
 }
 
-/// `GET /groups/{type}` (api.md §3.14): active groups of a type; `resident` needs multiple
-/// private states (503 otherwise).
-pub async fn groups(
-    node: web::Data<Node>,
-    settings: web::Data<Q2tSettings>,
-    req: HttpRequest,
-) -> Result<HttpResponse> {
+/// `GET /groups/{type}` (docs/protocol.md §6.14): active groups of a type; `resident` needs
+/// multiple private states (503 otherwise).
+pub async fn groups(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
     accept_variant(&req, &[MediaType::Json])?;
-    let wanted = req
-        .match_info()
-        .get("type")
-        .unwrap_or_default()
-        .to_ascii_uppercase();
-    if !["LEGACY", "PANTHEON", "RESIDENT"].contains(&wanted.as_str()) {
-        return Err(ApiError::internal(format!(
-            "No enum constant com.quorum.tessera.enclave.PrivacyGroup.Type.{wanted}"
-        )));
-    }
-    if wanted == "RESIDENT" && !settings.multiple_private_states {
-        return Err(ApiError::unavailable(
-            "Multiple private state feature is not available on this privacy manager",
-        ));
-    }
-    let rows = node
-        .store
-        .list_privacy_groups()
-        .await
-        .map_err(ManagerError::from)?;
-    let mut groups: Vec<PrivacyGroupResponse> = Vec::new();
-    for row in rows {
-        let Ok(record) = row.record() else {
-            tracing::warn!("skipping a privacy group that does not decode");
-            continue;
-        };
-        if record.group_type == wanted && record.state == "ACTIVE" {
-            groups.push(PrivacyGroupResponse {
-                privacy_group_id: tm_core::b64::encode(row.id.as_bytes()),
-                name: record.name,
-                description: record.description,
-                group_type: record.group_type,
-                members: b64_list(&record.members),
-            });
-        }
-    }
-    if wanted == "RESIDENT" {
-        // Configured resident groups: merged with stored ones of the same id.
-        for configured in &settings.resident_groups {
-            match groups
-                .iter_mut()
-                .find(|g| g.privacy_group_id == configured.privacy_group_id)
-            {
-                Some(stored) => {
-                    for member in &configured.members {
-                        if !stored.members.contains(member) {
-                            stored.members.push(member.clone());
-                        }
-                    }
-                }
-                None => groups.push(configured.clone()),
-            }
-        }
-    }
+    let wanted = req.match_info().get("type").unwrap_or_default();
+    let groups: Vec<PrivacyGroupResponse> = node
+        .privacy_groups(wanted)
+        .await?
+        .into_iter()
+        .map(|group| PrivacyGroupResponse {
+            privacy_group_id: tm_core::b64::encode(&group.id),
+            name: group.name,
+            description: group.description,
+            group_type: group.group_type,
+            members: group.members,
+        })
+        .collect();
     json_response(actix_web::http::StatusCode::OK, MediaType::Json, &groups)
 }
 
@@ -541,13 +497,9 @@ fn keys_response(keys: &[PublicKey]) -> KeysResponse {
     }
 }
 
-/// ThirdParty `GET /keys` (api.md §4): the enclave's public keys.
+/// ThirdParty `GET /keys` (docs/protocol.md §7): the enclave's public keys.
 pub async fn keys(node: web::Data<Node>) -> Result<HttpResponse> {
-    let keys = node
-        .enclave
-        .public_keys()
-        .await
-        .map_err(ManagerError::from)?;
+    let keys = node.public_keys().await?;
     json_response(
         actix_web::http::StatusCode::OK,
         MediaType::Json,
@@ -555,7 +507,7 @@ pub async fn keys(node: web::Data<Node>) -> Result<HttpResponse> {
     )
 }
 
-/// `GET /partyinfo/keys` (api.md §4): every key known, ours first.
+/// `GET /partyinfo/keys` (docs/protocol.md §7): every key known, ours first.
 pub async fn party_info_keys(node: web::Data<Node>) -> Result<HttpResponse> {
     let keys = node.known_keys().await?;
     json_response(

@@ -1,7 +1,7 @@
 //! Reading request parts the way Tessera's resources read them, with its statuses for bad
-//! input (api.md §2.6): values the JSON binding decodes (`byte[]` fields, the body itself) are
-//! 400; keys and hashes Tessera decodes in its own code are 500 (its `IllegalArgumentException`
-//! quirk), except where a `@ValidBase64` constraint makes them 400.
+//! input (docs/protocol.md §4.6): values the JSON binding decodes (`byte[]` fields, the body
+//! itself) are 400; keys and hashes Tessera decodes in its own code are 500 (its
+//! `IllegalArgumentException` quirk), except where a `@ValidBase64` constraint makes them 400.
 
 use actix_web::HttpRequest;
 use serde::de::DeserializeOwned;

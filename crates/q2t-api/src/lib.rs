@@ -1,5 +1,5 @@
-//! The Q2T API (api.md §3): what GoQuorum calls to send and receive private transactions, as
-//! thin routes over the transaction manager ([`tm_manager::transaction`]).
+//! The Q2T API (docs/protocol.md §6): what GoQuorum calls to send and receive private transactions,
+//! as thin routes over the transaction manager ([`tm_manager::transaction`]).
 //!
 //! Served on TCP (`http://localhost:9101`) or on a unix socket (`unix:/path/tm.ipc`, how
 //! GoQuorum is usually wired); `tm_service::Service` binds either. Media types, paths, JSON
@@ -12,36 +12,15 @@ pub mod input;
 pub mod media;
 
 use actix_web::{web, HttpResponse};
-use tm_client::q2t::PrivacyGroupResponse;
-use tm_config::Config;
+use tm_config::{AppType, Config};
+use tm_http::{Listener, Running, StartError};
+use tm_service::Service;
 
-/// What the Q2T routes read from the config besides the [`tm_manager::Node`].
-#[derive(Clone, Debug, Default)]
-pub struct Q2tSettings {
-    /// `features.enableMultiplePrivateStates`.
-    pub multiple_private_states: bool,
-    /// The configured `residentGroups`, as `/groups/resident` lists them.
-    pub resident_groups: Vec<PrivacyGroupResponse>,
-}
-
-impl Q2tSettings {
-    /// Reads the settings from a validated config. A resident group's id is its name's bytes.
-    pub fn from_config(config: &Config) -> Self {
-        Self {
-            multiple_private_states: config.features.enable_multiple_private_states,
-            resident_groups: config
-                .resident_groups
-                .iter()
-                .map(|group| PrivacyGroupResponse {
-                    privacy_group_id: tm_core::b64::encode(group.name.as_bytes()),
-                    name: group.name.clone(),
-                    description: group.description.clone().unwrap_or_default(),
-                    group_type: "RESIDENT".into(),
-                    members: group.members.clone(),
-                })
-                .collect(),
-        }
-    }
+/// Starts the Q2T service of `config` on `listener` (TCP, or a unix socket as GoQuorum is
+/// usually wired), in the background on the current tokio runtime.
+pub async fn start(config: Config, listener: Listener) -> Result<Running, StartError> {
+    let service = Service::build(AppType::Q2T, config).await?;
+    service.serve("q2t", listener, routes())
 }
 
 /// Jersey's answer to a path no resource serves (Tessera's NotFoundExceptionMapper).
@@ -53,12 +32,10 @@ async fn no_such_path() -> HttpResponse {
 
 /// The Q2T routes, ready for [`tm_service::Service::serve`] (which adds `/`, `/upcheck`,
 /// `/version`, `/version/api` and `/metrics`).
-pub fn routes(config: &Config) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
-    let settings = Q2tSettings::from_config(config);
+pub fn routes() -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
     move |cfg: &mut web::ServiceConfig| {
         use handlers as h;
-        cfg.app_data(web::Data::new(settings.clone()))
-            .route("/send", web::post().to(h::send))
+        cfg.route("/send", web::post().to(h::send))
             .route("/sendsignedtx", web::post().to(h::send_signed))
             .route("/sendraw", web::post().to(h::send_raw))
             .route("/storeraw", web::post().to(h::store_raw))

@@ -3,14 +3,8 @@
 use std::process::ExitCode;
 
 use tm_config::AppType;
-use tm_service::Service;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let service = match Service::start(AppType::Q2T, "q2t", std::env::args_os()).await {
-        Ok(service) => service,
-        Err(code) => return code,
-    };
-    let routes = q2t_api::routes(&service.config);
-    service.serve(routes).await
+    tm_service::main(AppType::Q2T, std::env::args_os(), q2t_api::start).await
 }

@@ -1,6 +1,6 @@
-//! Media-type negotiation as Jersey does it for Tessera's Q2T resources (api.md §2.3), and
-//! Tessera's answers when nothing matches (api.md §2.6: Jersey's 406 and 415 reach Tessera's
-//! WebApplicationExceptionMapper without a cause and come out as 500).
+//! Media-type negotiation as Jersey does it for Tessera's Q2T resources (docs/protocol.md §4.4),
+//! and Tessera's answers when nothing matches (docs/protocol.md §4.6: Jersey's 406 and 415 reach
+//! Tessera's WebApplicationExceptionMapper without a cause and come out as 500).
 
 use actix_web::http::header::{ACCEPT, CONTENT_TYPE};
 use actix_web::HttpRequest;

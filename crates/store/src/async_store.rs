@@ -68,6 +68,14 @@ impl AsyncStore {
         self.run(move |s| s.store_payload(&payload)).await
     }
 
+    /// [`Store::store_payloads`].
+    pub async fn store_payloads(
+        &self,
+        payloads: Vec<EncodedPayload>,
+    ) -> Result<Vec<StoreOutcome>, StoreError> {
+        self.run(move |s| s.store_payloads(&payloads)).await
+    }
+
     /// [`Store::upsert_payload_with`].
     pub async fn upsert_payload_with<F>(
         &self,

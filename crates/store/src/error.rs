@@ -4,7 +4,8 @@ use tm_core::CodecError;
 
 use crate::url::SUPPORTED_URLS;
 
-/// Tessera's startup failure when the transaction tables are missing or wrong (node.md §2.2).
+/// Tessera's startup failure when the transaction tables are missing or wrong
+/// (docs/protocol.md §13.2).
 pub const NOT_SET_UP_MESSAGE: &str =
     "The database has not been setup correctly. Please ensure transaction tables are present and correct";
 
@@ -45,7 +46,7 @@ pub enum StoreError {
     },
     /// A payload was pushed for a hash we hold, but its cipher text, nonces, sender, privacy
     /// mode, exec hash or affected transactions differ from the stored copy
-    /// (`TransactionManagerImpl.storePayload`, node.md §4.2 step 6).
+    /// (`TransactionManagerImpl.storePayload`, docs/protocol.md §10.2 step 6).
     #[error("Invalid existing transaction {hash}")]
     InvalidExistingTransaction {
         /// Base64 hash of the transaction.
@@ -63,6 +64,16 @@ impl StoreError {
     /// Whether the failure is the database being unreachable (worth a retry later).
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Unavailable(_))
+    }
+}
+
+impl tm_core::Classify for StoreError {
+    fn kind(&self) -> tm_core::ErrorKind {
+        if self.is_unavailable() {
+            tm_core::ErrorKind::Unavailable
+        } else {
+            tm_core::ErrorKind::Internal
+        }
     }
 }
 

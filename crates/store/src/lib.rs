@@ -3,7 +3,7 @@
 //!
 //! * The backend comes from Tessera's `jdbc.url` ([`DatabaseUrl`]); [`Store::connect`] takes
 //!   the `jdbc` values as plain arguments.
-//! * Tables keep Tessera's names and types (`shared/spec/node.md` §2.1), so a node runs on a
+//! * Tables keep Tessera's names and types (`docs/protocol.md` §13.1), so a node runs on a
 //!   database Java Tessera created and the other way round; what we add (the party store)
 //!   lives in tables prefixed `tm_`. Migrations are under `migrations/` at the repository root
 //!   and compiled in.

@@ -40,7 +40,7 @@ pub struct StoreSettings {
     pub username: Option<String>,
     /// `jdbc.password` (already decrypted if it was `ENC(...)`).
     pub password: Option<Secret>,
-    /// `jdbc.autoCreateTables` (node.md §2.2).
+    /// `jdbc.autoCreateTables` (docs/protocol.md §13.2).
     pub auto_create_tables: bool,
     /// Most connections the pool holds (ignored for `:memory:`, which has exactly one).
     pub pool_size: u32,

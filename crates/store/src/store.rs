@@ -179,17 +179,23 @@ impl Store {
     /// SQLite `BEGIN IMMEDIATE`), so instances storing the same hash at once lose nothing.
     pub fn store_payload(&self, payload: &EncodedPayload) -> Result<StoreOutcome, StoreError> {
         let hash = payload.hash();
-        self.upsert_payload_with(&hash, |existing| match existing {
-            None => Ok(Some(payload.clone())),
-            Some(existing) => {
-                if !existing.is_same_transaction(payload) {
-                    return Err(StoreError::InvalidExistingTransaction {
-                        hash: hash.to_base64(),
-                    });
-                }
-                let mut merged = existing.clone();
-                Ok(merged.merge_recipients_from(payload).then_some(merged))
-            }
+        self.write(|db| upsert(db, &hash, |existing| merge_push(&hash, existing, payload)))
+    }
+
+    /// [`Store::store_payload`] for several payloads in one database transaction: all are
+    /// stored, or (on the first error) none.
+    pub fn store_payloads(
+        &self,
+        payloads: &[EncodedPayload],
+    ) -> Result<Vec<StoreOutcome>, StoreError> {
+        self.write(|db| {
+            payloads
+                .iter()
+                .map(|payload| {
+                    let hash = payload.hash();
+                    upsert(db, &hash, |existing| merge_push(&hash, existing, payload))
+                })
+                .collect()
         })
     }
 
@@ -207,43 +213,7 @@ impl Store {
     where
         F: FnMut(Option<&EncodedPayload>) -> Result<Option<EncodedPayload>, StoreError>,
     {
-        let key = hash.as_bytes();
-        self.write(|db| {
-            for _ in 0..UPSERT_ATTEMPTS {
-                match db.find_tx(key, true)? {
-                    Some(row) => {
-                        let stored = decode_row(row)?;
-                        return match f(Some(&stored.payload))? {
-                            None => Ok(StoreOutcome::Unchanged),
-                            Some(updated) => {
-                                db.update_tx(key, &stored.codec.encode(&updated))?;
-                                Ok(StoreOutcome::Merged)
-                            }
-                        };
-                    }
-                    None => {
-                        let Some(new) = f(None)? else {
-                            return Ok(StoreOutcome::Unchanged);
-                        };
-                        let codec = PayloadCodec::CURRENT;
-                        if db.insert_tx_if_absent(
-                            key,
-                            &codec.encode(&new),
-                            codec.name(),
-                            now_millis(),
-                        )? {
-                            return Ok(StoreOutcome::Inserted);
-                        }
-                        // Another instance committed this hash after our read (PostgreSQL,
-                        // read committed): the next locked read sees its row.
-                        tracing::debug!(%hash, "hash inserted concurrently; merging into it");
-                    }
-                }
-            }
-            Err(StoreError::Database(format!(
-                "transaction {hash} kept changing under concurrent writers"
-            )))
-        })
+        self.write(|db| upsert(db, hash, &mut f))
     }
 
     /// The transaction with this hash.
@@ -462,7 +432,7 @@ impl Store {
     }
 }
 
-/// Decodes a row with its own codec; NULL is LEGACY (node.md §2.1).
+/// Decodes a row with its own codec; NULL is LEGACY (docs/protocol.md §13.1).
 fn decode_row(row: TxRow) -> Result<StoredTransaction, StoreError> {
     let hash = TxHash::from_bytes(row.hash);
     let corrupt = |source| StoreError::CorruptRow {
@@ -519,4 +489,63 @@ fn route_from_row(row: RecipientRow) -> RecipientRoute {
         peer_url: row.peer_url,
         updated: row.updated,
     }
+}
+
+/// Tessera's `storePayload` merge: a new hash is stored as pushed; for a hash we hold, the
+/// stored copy must be the same transaction, and the pushed recipient boxes are merged in.
+fn merge_push(
+    hash: &TxHash,
+    existing: Option<&EncodedPayload>,
+    payload: &EncodedPayload,
+) -> Result<Option<EncodedPayload>, StoreError> {
+    match existing {
+        None => Ok(Some(payload.clone())),
+        Some(existing) => {
+            if !existing.is_same_transaction(payload) {
+                return Err(StoreError::InvalidExistingTransaction {
+                    hash: hash.to_base64(),
+                });
+            }
+            let mut merged = existing.clone();
+            Ok(merged.merge_recipients_from(payload).then_some(merged))
+        }
+    }
+}
+
+/// One read-modify-write of a transaction row inside a write transaction (see
+/// [`Store::upsert_payload_with`]).
+fn upsert<F>(db: &mut dyn Db, hash: &TxHash, mut f: F) -> Result<StoreOutcome, StoreError>
+where
+    F: FnMut(Option<&EncodedPayload>) -> Result<Option<EncodedPayload>, StoreError>,
+{
+    let key = hash.as_bytes();
+    for _ in 0..UPSERT_ATTEMPTS {
+        match db.find_tx(key, true)? {
+            Some(row) => {
+                let stored = decode_row(row)?;
+                return match f(Some(&stored.payload))? {
+                    None => Ok(StoreOutcome::Unchanged),
+                    Some(updated) => {
+                        db.update_tx(key, &stored.codec.encode(&updated))?;
+                        Ok(StoreOutcome::Merged)
+                    }
+                };
+            }
+            None => {
+                let Some(new) = f(None)? else {
+                    return Ok(StoreOutcome::Unchanged);
+                };
+                let codec = PayloadCodec::CURRENT;
+                if db.insert_tx_if_absent(key, &codec.encode(&new), codec.name(), now_millis())? {
+                    return Ok(StoreOutcome::Inserted);
+                }
+                // Another instance committed this hash after our read (PostgreSQL, read
+                // committed): the next locked read sees its row.
+                tracing::debug!(%hash, "hash inserted concurrently; merging into it");
+            }
+        }
+    }
+    Err(StoreError::Database(format!(
+        "transaction {hash} kept changing under concurrent writers"
+    )))
 }

@@ -1,5 +1,5 @@
-//! Choosing the backend from Tessera's `jdbc.url` (node.md §1.3), with the password kept out of
-//! every `Debug`, `Display` and error text.
+//! Choosing the backend from Tessera's `jdbc.url` (docs/protocol.md §12.3), with the password kept
+//! out of every `Debug`, `Display` and error text.
 
 use std::fmt;
 use std::path::PathBuf;

@@ -1,5 +1,5 @@
-//! `tessera -keygen` (node.md §5.2): writes `<name>.pub` and `<name>.key` per name, asking for
-//! a password for each (empty: an unlocked key), as Tessera does.
+//! `tessera -keygen` (docs/protocol.md §14.2): writes `<name>.pub` and `<name>.key` per name,
+//! asking for a password for each (empty: an unlocked key), as Tessera does.
 
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal};
@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
+use tm_config::cli::Exit;
 use tm_core::keyfile::{key_file_paths, write_new_key_pair, ArgonOptions};
 
 /// Tessera's keygen options.
@@ -70,14 +71,19 @@ pub fn main(args: &[OsString]) -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 4 } else { 0 });
+            return if e.use_stderr() {
+                Exit::BadCommandLine
+            } else {
+                Exit::Success
+            }
+            .into();
         }
     };
     match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => Exit::Success.into(),
         Err(e) => {
             eprintln!("ERROR: {e}");
-            ExitCode::from(2)
+            Exit::Failure.into()
         }
     }
 }
@@ -152,7 +158,9 @@ fn read_password(name: &Path, stdin: &mut impl BufRead) -> Result<Option<String>
     Ok(Some(password).filter(|p| !p.is_empty()))
 }
 
-/// Adds the new key files to `keys.keyData` of a config and writes it out.
+/// Adds the new key files to `keys.keyData` of a config and writes it out. The rest of the
+/// file is kept as the operator wrote it (members we do not know included); the new entries
+/// are the typed model's `KeyData`, serialised.
 fn update_config(
     config: &Path,
     out: Option<&Path>,
@@ -166,19 +174,21 @@ fn update_config(
         .ok_or_else(|| format!("{}: not a JSON object", config.display()))?;
     let keys = root
         .entry("keys")
-        .or_insert_with(|| serde_json::json!({}))
+        .or_insert_with(|| serde_json::Value::Object(Default::default()))
         .as_object_mut()
         .ok_or_else(|| "keys is not an object".to_owned())?;
     let data = keys
         .entry("keyData")
-        .or_insert_with(|| serde_json::json!([]))
+        .or_insert_with(|| serde_json::Value::Array(Vec::new()))
         .as_array_mut()
         .ok_or_else(|| "keys.keyData is not an array".to_owned())?;
     for (public, private) in written {
-        data.push(serde_json::json!({
-            "privateKeyPath": private.display().to_string(),
-            "publicKeyPath": public.display().to_string(),
-        }));
+        let entry = tm_config::KeyData {
+            private_key_path: Some(private.clone()),
+            public_key_path: Some(public.clone()),
+            ..Default::default()
+        };
+        data.push(serde_json::to_value(entry).map_err(|e| e.to_string())?);
     }
     let rendered = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
     match out {

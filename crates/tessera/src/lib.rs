@@ -5,7 +5,8 @@ pub mod keygen;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use tm_config::AppType;
+use tm_config::{AppType, Config};
+use tm_http::{Listener, Running, StartError};
 use tm_service::Service;
 
 /// What the command line asks for.
@@ -39,57 +40,57 @@ impl Mode {
     }
 }
 
-/// The interfaces the launcher runs when the config has them, with their names.
-const APPS: [(AppType, &str); 3] = [
-    (AppType::P2P, "p2p"),
-    (AppType::Q2T, "q2t"),
-    (AppType::ThirdParty, "thirdparty"),
-];
+/// The interfaces the launcher runs when the config has them.
+pub const APPS: [AppType; 3] = [AppType::P2P, AppType::Q2T, AppType::ThirdParty];
 
 /// Runs every configured interface in this process until it is stopped; returns the exit
 /// status (Tessera's codes).
 pub async fn run(args: Vec<OsString>) -> ExitCode {
-    let service = match Service::start(AppType::P2P, "tessera", args).await {
-        Ok(service) => service,
-        Err(code) => return code,
-    };
-    let mut servers = Vec::new();
-    for (app, name) in APPS {
-        if service.config.server(app.clone()).is_none() {
-            continue;
+    tm_service::main(AppType::P2P, args, |config, p2p| async move {
+        let mut listeners = vec![(AppType::P2P, p2p)];
+        for app in &APPS[1..] {
+            if config.server(app.clone()).is_some() {
+                listeners.push((app.clone(), tm_service::listen(&config, app)?));
+            }
         }
+        start(config, listeners).await
+    })
+    .await
+}
+
+/// Starts the interfaces of `config` in-process, each on its listener (P2P first), sharing one
+/// transaction manager, with discovery beside them.
+pub async fn start(
+    config: Config,
+    listeners: Vec<(AppType, Listener)>,
+) -> Result<Running, StartError> {
+    let service = Service::build(AppType::P2P, config).await?;
+    let mut running: Option<Running> = None;
+    for (app, listener) in listeners {
         let server = match app {
-            AppType::P2P => service.server(app, name, p2p_node::routes(&service.node)),
-            AppType::Q2T => service.server(app, name, q2t_api::routes(&service.config)),
-            _ => service.server(app, name, thirdparty_api::routes()),
+            AppType::P2P => service.serve("p2p", listener, p2p_node::routes(service.node()))?,
+            AppType::Q2T => service.serve("q2t", listener, q2t_api::routes())?,
+            AppType::ThirdParty => {
+                service.serve("thirdparty", listener, thirdparty_api::routes())?
+            }
+            other => {
+                return Err(StartError::config(format!(
+                    "the launcher does not serve {}",
+                    other.as_str()
+                )))
+            }
         };
-        match server {
-            Ok(server) => servers.push(server),
-            Err(code) => return code,
-        }
+        running = Some(match running {
+            Some(running) => running.join(server),
+            None => server,
+        });
     }
-    let discovery = tokio::spawn(service.node.clone().run_discovery());
+    let running = running.ok_or_else(|| StartError::config("no interface to serve"))?;
+    let discovery = tokio::spawn(service.node().clone().run_discovery());
     tracing::info!(
-        interfaces = servers.len(),
-        p2p = %service.node.settings.own_url,
+        listen = %running.address(),
+        p2p = %service.node().settings().own_url,
         "tessera started"
     );
-    let mut tasks = tokio::task::JoinSet::new();
-    for server in servers {
-        tasks.spawn(server);
-    }
-    // The first server to stop (a signal stops them all) ends the process.
-    let code = match tasks.join_next().await {
-        Some(Ok(Ok(()))) | None => ExitCode::SUCCESS,
-        Some(Ok(Err(e))) => {
-            eprintln!("ERROR: {e}");
-            ExitCode::from(2)
-        }
-        Some(Err(e)) => {
-            eprintln!("ERROR: {e}");
-            ExitCode::from(2)
-        }
-    };
-    discovery.abort();
-    code
+    Ok(running.with_task(discovery))
 }

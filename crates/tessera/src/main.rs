@@ -13,7 +13,7 @@ async fn main() -> ExitCode {
     match tessera::Mode::of(&args) {
         tessera::Mode::Version => {
             println!("{}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
+            tm_config::cli::Exit::Success.into()
         }
         tessera::Mode::Keygen => tessera::keygen::main(&args),
         tessera::Mode::Node => tessera::run(args).await,

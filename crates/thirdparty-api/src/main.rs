@@ -3,14 +3,13 @@
 use std::process::ExitCode;
 
 use tm_config::AppType;
-use tm_service::Service;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let service = match Service::start(AppType::ThirdParty, "thirdparty", std::env::args_os()).await
-    {
-        Ok(service) => service,
-        Err(code) => return code,
-    };
-    service.serve(thirdparty_api::routes()).await
+    tm_service::main(
+        AppType::ThirdParty,
+        std::env::args_os(),
+        thirdparty_api::start,
+    )
+    .await
 }

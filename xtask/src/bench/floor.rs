@@ -12,7 +12,6 @@
 //! and one database write (or read) per side.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,6 +23,7 @@ use tm_store::{EncryptedRawTransaction, Store};
 
 use super::{BenchOptions, Scenario};
 use crate::cluster::Db;
+use crate::postgres::{self, Database};
 
 /// What the floor did.
 #[derive(Clone, Debug, Serialize)]
@@ -37,9 +37,6 @@ pub struct FloorResult {
     /// CPU time (user + system) of this process per operation, ms.
     pub cpu_ms_per_op: f64,
 }
-
-/// The local PostgreSQL `.ci/postgres.sh` starts (cluster.rs uses the same).
-const POSTGRES: &str = "127.0.0.1:55432";
 
 /// Two fresh databases, dropped again afterwards.
 struct Sides {
@@ -78,23 +75,18 @@ impl Sides {
                     .iter()
                     .map(|s| format!("tm_bench_floor_{}_{s}", std::process::id()))
                     .collect();
+                let mut databases = Vec::new();
                 for name in &names {
-                    psql(&format!("DROP DATABASE IF EXISTS {name}"))?;
-                    psql(&format!("CREATE DATABASE {name}"))?;
+                    postgres::drop_database(name)?;
+                    databases.push(Database::create(name)?);
                 }
-                let open = |name: &str| {
-                    Store::connect(
-                        &format!("jdbc:postgresql://{POSTGRES}/{name}"),
-                        Some("tm"),
-                        Some("tm-test-pw"),
-                        true,
-                        pool,
-                    )
-                    .map_err(|e| e.to_string())
+                let open = |db: &Database| {
+                    Store::connect(&db.jdbc_url, Some(&db.user), Some(&db.password), true, pool)
+                        .map_err(|e| e.to_string())
                 };
                 Ok(Self {
-                    a: open(&names[0])?,
-                    b: open(&names[1])?,
+                    a: open(&databases[0])?,
+                    b: open(&databases[1])?,
                     drop: names,
                 })
             }
@@ -105,23 +97,8 @@ impl Sides {
 impl Drop for Sides {
     fn drop(&mut self) {
         for name in &self.drop {
-            let _ = psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            let _ = postgres::drop_database(name);
         }
-    }
-}
-
-fn psql(sql: &str) -> Result<(), String> {
-    let status = Command::new("psql")
-        .arg(format!("postgres://tm:tm-test-pw@{POSTGRES}/tm"))
-        .env("PGOPTIONS", "--client-min-messages=warning")
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-        .stdout(Stdio::null())
-        .status()
-        .map_err(|e| format!("psql: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("psql failed: {sql}"))
     }
 }
 
@@ -174,6 +151,16 @@ impl Floor {
         }
     }
 
+    /// Operation `i` of `scenario`.
+    fn operation(&self, scenario: Scenario, i: u64, receivable: &[TxHash]) -> Result<(), String> {
+        match scenario {
+            Scenario::Send1 => self.send(&self.b_keys[..1]).map(drop),
+            Scenario::SendMany => self.send(&self.b_keys).map(drop),
+            Scenario::Receive => self.receive(&receivable[(i as usize) % receivable.len()]),
+            Scenario::StoreRawSendSigned => self.store_raw_send_signed(),
+        }
+    }
+
     fn store_raw_send_signed(&self) -> Result<(), String> {
         let raw = self
             .a
@@ -220,58 +207,76 @@ pub fn run(
 ) -> Result<FloorResult, String> {
     let threads = options.concurrency;
     let sides = Sides::open(db, out, u32::try_from(threads).unwrap_or(u32::MAX).max(1))?;
-    let pair = |_| KeyPair::generate().map_err(|e| e.to_string());
-    let a_pair = pair(0)?;
-    let b_pairs: Vec<KeyPair> = (0..options.recipients)
-        .map(pair)
-        .collect::<Result<_, _>>()?;
-    let floor = Arc::new(Floor {
-        sides,
-        a_key: a_pair.public.clone(),
-        a: Keyring::new(vec![a_pair]),
-        b_keys: b_pairs.iter().map(|p| p.public.clone()).collect(),
-        b: Keyring::new(b_pairs),
-        payload: (0..options.payload_bytes)
-            .map(|i| (i % 251) as u8)
-            .collect(),
-        metadata: PrivacyMetadata::default(),
-    });
-    // Warm the shared-key caches (the enclaves' caches are warm after the first send too) and,
-    // for receives, store what there is to read; none of this is timed.
-    let many = floor.b_keys.clone();
-    floor.send(&many)?;
-    let receivable: Arc<Vec<TxHash>> = Arc::new(if scenario == Scenario::Receive {
-        (0..ops.min(2000))
-            .map(|_| floor.send(&many[..1]))
-            .collect::<Result<_, _>>()?
-    } else {
-        Vec::new()
-    });
+    let floor = Arc::new(Floor::new(sides, options)?);
+    let receivable = Arc::new(warm_up(&floor, scenario, ops)?);
 
-    let next = Arc::new(AtomicU64::new(0));
     let cpu_before = super::setup::process_cpu_ms(std::process::id()).unwrap_or(0.0);
     let started = Instant::now();
+    drive(&floor, scenario, threads, ops, &receivable)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = super::setup::process_cpu_ms(std::process::id()).unwrap_or(0.0) - cpu_before;
+    Ok(FloorResult {
+        ops,
+        seconds,
+        tps: ops as f64 / seconds.max(1e-9),
+        cpu_ms_per_op: cpu / ops.max(1) as f64,
+    })
+}
+
+impl Floor {
+    /// Fresh keys: one on side A, `recipients` on side B.
+    fn new(sides: Sides, options: &BenchOptions) -> Result<Self, String> {
+        let pair = |_| KeyPair::generate().map_err(|e| e.to_string());
+        let a_pair = pair(0)?;
+        let b_pairs: Vec<KeyPair> = (0..options.recipients)
+            .map(pair)
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            sides,
+            a_key: a_pair.public.clone(),
+            a: Keyring::new(vec![a_pair]),
+            b_keys: b_pairs.iter().map(|p| p.public.clone()).collect(),
+            b: Keyring::new(b_pairs),
+            payload: (0..options.payload_bytes)
+                .map(|i| (i % 251) as u8)
+                .collect(),
+            metadata: PrivacyMetadata::default(),
+        })
+    }
+}
+
+/// Warms the shared-key caches (the enclaves' caches are warm after the first send too) and,
+/// for receives, stores what there is to read; none of this is timed.
+fn warm_up(floor: &Floor, scenario: Scenario, ops: u64) -> Result<Vec<TxHash>, String> {
+    let many = floor.b_keys.clone();
+    floor.send(&many)?;
+    if scenario == Scenario::Receive {
+        (0..ops.min(2000)).map(|_| floor.send(&many[..1])).collect()
+    } else {
+        Ok(Vec::new())
+    }
+}
+
+/// `threads` threads taking operations from one counter until `ops` are done.
+fn drive(
+    floor: &Arc<Floor>,
+    scenario: Scenario,
+    threads: usize,
+    ops: u64,
+    receivable: &Arc<Vec<TxHash>>,
+) -> Result<(), String> {
+    let next = Arc::new(AtomicU64::new(0));
     let workers: Vec<_> = (0..threads)
         .map(|_| {
-            let (floor, next, receivable) = (
-                Arc::clone(&floor),
-                Arc::clone(&next),
-                Arc::clone(&receivable),
-            );
+            let (floor, next, receivable) =
+                (Arc::clone(floor), Arc::clone(&next), Arc::clone(receivable));
             std::thread::spawn(move || -> Result<(), String> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= ops {
                         return Ok(());
                     }
-                    match scenario {
-                        Scenario::Send1 => floor.send(&floor.b_keys[..1]).map(drop)?,
-                        Scenario::SendMany => floor.send(&floor.b_keys).map(drop)?,
-                        Scenario::Receive => {
-                            floor.receive(&receivable[(i as usize) % receivable.len()])?;
-                        }
-                        Scenario::StoreRawSendSigned => floor.store_raw_send_signed()?,
-                    }
+                    floor.operation(scenario, i, &receivable)?;
                 }
             })
         })
@@ -281,12 +286,5 @@ pub fn run(
             .join()
             .map_err(|_| "a floor thread panicked".to_owned())??;
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let cpu = super::setup::process_cpu_ms(std::process::id()).unwrap_or(0.0) - cpu_before;
-    Ok(FloorResult {
-        ops,
-        seconds,
-        tps: ops as f64 / seconds.max(1e-9),
-        cpu_ms_per_op: cpu / ops.max(1) as f64,
-    })
+    Ok(())
 }

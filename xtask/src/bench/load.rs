@@ -50,6 +50,7 @@ pub struct LoadResult {
 }
 
 /// What the tasks share.
+#[derive(Default)]
 struct Shared {
     issued: AtomicU64,
     done: AtomicU64,
@@ -57,6 +58,37 @@ struct Shared {
     first_error: Mutex<Option<String>>,
     per_second: Mutex<Vec<u64>>,
     sent: Mutex<Vec<TxHash>>,
+}
+
+impl Shared {
+    /// Whether another operation may start: under the count, or before the deadline.
+    fn next_turn(&self, count: Option<u64>, deadline: Instant) -> bool {
+        match count {
+            Some(count) => self.issued.fetch_add(1, Ordering::Relaxed) < count,
+            None => Instant::now() < deadline,
+        }
+    }
+
+    fn succeeded(&self, hash: Option<TxHash>, started: Instant) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+        let second = started.elapsed().as_secs() as usize;
+        if let Ok(mut per) = self.per_second.lock() {
+            if per.len() <= second {
+                per.resize(second + 1, 0);
+            }
+            per[second] += 1;
+        }
+        if let (Some(hash), Ok(mut sent)) = (hash, self.sent.lock()) {
+            sent.push(hash);
+        }
+    }
+
+    fn failed(&self, error: String) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut first) = self.first_error.lock() {
+            first.get_or_insert(error);
+        }
+    }
 }
 
 /// The clients and keys a scenario needs.
@@ -70,6 +102,43 @@ struct Target {
     receivable: Arc<Vec<TxHash>>,
 }
 
+impl Target {
+    /// Node 1 sends, node 2 receives: up to `recipients` of its keys, and what `sent` holds.
+    fn new(cluster: &Cluster, options: &BenchOptions, sent: &[TxHash]) -> Result<Self, String> {
+        let [a, b, ..] = cluster.nodes.as_slice() else {
+            return Err("bench needs two nodes".into());
+        };
+        let keys: Vec<PublicKey> = b
+            .keys
+            .iter()
+            .take(options.recipients)
+            .map(|k| PublicKey::from_base64(&k.public_key).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            a: Q2tClient::new(&a.q2t_url).map_err(|e| e.to_string())?,
+            b: Q2tClient::new(&b.q2t_url).map_err(|e| e.to_string())?,
+            b_first: keys
+                .first()
+                .cloned()
+                .ok_or_else(|| "node 2 has no key".to_owned())?,
+            b_all: keys,
+            payload: (0..options.payload_bytes)
+                .map(|i| (i % 251) as u8)
+                .collect(),
+            receivable: Arc::new(sent.to_vec()),
+        })
+    }
+}
+
+/// How long the scenario runs and how it is shown.
+#[derive(Clone, Copy)]
+struct Bounds {
+    count: Option<u64>,
+    seconds: u64,
+    started: Instant,
+    deadline: Instant,
+}
+
 /// Runs one scenario. `sent` collects what `Send1` sent, for `Receive` to read.
 pub fn run(
     cluster: &Cluster,
@@ -78,28 +147,7 @@ pub fn run(
     options: &BenchOptions,
     sent: &mut Vec<TxHash>,
 ) -> Result<LoadResult, String> {
-    let [a, b, ..] = cluster.nodes.as_slice() else {
-        return Err("bench needs two nodes".into());
-    };
-    let keys: Vec<PublicKey> = b
-        .keys
-        .iter()
-        .take(options.recipients)
-        .map(|k| PublicKey::from_base64(&k.public_key).map_err(|e| e.to_string()))
-        .collect::<Result<_, _>>()?;
-    let target = Target {
-        a: Q2tClient::new(&a.q2t_url).map_err(|e| e.to_string())?,
-        b: Q2tClient::new(&b.q2t_url).map_err(|e| e.to_string())?,
-        b_first: keys
-            .first()
-            .cloned()
-            .ok_or_else(|| "node 2 has no key".to_owned())?,
-        b_all: keys,
-        payload: (0..options.payload_bytes)
-            .map(|i| (i % 251) as u8)
-            .collect(),
-        receivable: Arc::new(sent.clone()),
-    };
+    let target = Target::new(cluster, options, sent)?;
     if scenario == Scenario::Receive && target.receivable.is_empty() {
         return Err("nothing to receive: the send scenario sent nothing".into());
     }
@@ -109,109 +157,120 @@ pub fn run(
         .build()
         .map_err(|e| e.to_string())?;
     let seconds = options.seconds.max(1);
-    let shared = Arc::new(Shared {
-        issued: AtomicU64::new(0),
-        done: AtomicU64::new(0),
-        errors: AtomicU64::new(0),
-        first_error: Mutex::new(None),
-        per_second: Mutex::new(Vec::new()),
-        sent: Mutex::new(Vec::new()),
-    });
-    let bar = match options.count {
-        Some(count) => ProgressBar::new(count),
-        None => ProgressBar::new(seconds),
+    let shared = Arc::new(Shared::default());
+    let bar = progress_bar(options.count.unwrap_or(seconds), label)?;
+
+    let started = Instant::now();
+    let bounds = Bounds {
+        count: options.count,
+        seconds,
+        started,
+        deadline: started + Duration::from_secs(seconds),
     };
+    let histogram = runtime.block_on(drive(
+        &target,
+        scenario,
+        options.concurrency,
+        bounds,
+        &shared,
+        &bar,
+    ));
+    let elapsed = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+
+    if scenario == Scenario::Send1 {
+        if let Ok(mut hashes) = shared.sent.lock() {
+            sent.append(&mut hashes);
+        }
+    }
+    Ok(summarise(&shared, &histogram, elapsed))
+}
+
+fn progress_bar(length: u64, label: &str) -> Result<ProgressBar, String> {
+    let bar = ProgressBar::new(length);
     bar.set_style(
         ProgressStyle::with_template("{prefix:>28} [{bar:30}] {pos}/{len} {msg}")
             .map_err(|e| e.to_string())?
             .progress_chars("=> "),
     );
     bar.set_prefix(label.to_owned());
+    Ok(bar)
+}
 
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(seconds);
-    let histogram = runtime.block_on(async {
-        let mut tasks = tokio::task::JoinSet::new();
-        for worker in 0..options.concurrency {
-            let (target, shared) = (target.clone(), Arc::clone(&shared));
-            let count = options.count;
-            tasks.spawn(async move {
-                let mut histogram = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
-                    .expect("valid histogram bounds");
-                let mut i = worker as u64;
-                loop {
-                    match count {
-                        Some(count) => {
-                            if shared.issued.fetch_add(1, Ordering::Relaxed) >= count {
-                                break;
-                            }
-                        }
-                        None => {
-                            if Instant::now() >= deadline {
-                                break;
-                            }
-                        }
-                    }
-                    let t0 = Instant::now();
-                    let outcome = operation(&target, scenario, i).await;
-                    let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
-                    i += 1;
-                    match outcome {
-                        Ok(hash) => {
-                            let _ = histogram.record(micros.max(1));
-                            shared.done.fetch_add(1, Ordering::Relaxed);
-                            let second = started.elapsed().as_secs() as usize;
-                            if let Ok(mut per) = shared.per_second.lock() {
-                                if per.len() <= second {
-                                    per.resize(second + 1, 0);
-                                }
-                                per[second] += 1;
-                            }
-                            if let (Some(hash), Ok(mut sent)) = (hash, shared.sent.lock()) {
-                                sent.push(hash);
-                            }
-                        }
-                        Err(e) => {
-                            shared.errors.fetch_add(1, Ordering::Relaxed);
-                            if let Ok(mut first) = shared.first_error.lock() {
-                                first.get_or_insert(e);
-                            }
-                        }
-                    }
-                }
-                histogram
-            });
+fn new_histogram() -> Histogram<u64> {
+    Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
+}
+
+/// `concurrency` workers and a progress ticker until the bounds are reached; returns every
+/// worker's latencies merged.
+async fn drive(
+    target: &Target,
+    scenario: Scenario,
+    concurrency: usize,
+    bounds: Bounds,
+    shared: &Arc<Shared>,
+    bar: &ProgressBar,
+) -> Histogram<u64> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..concurrency {
+        let (target, shared) = (target.clone(), Arc::clone(shared));
+        tasks.spawn(work(target, scenario, worker as u64, bounds, shared));
+    }
+    let ticker = tokio::spawn(tick(bar.clone(), Arc::clone(shared), bounds));
+    let mut total = new_histogram();
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok(h) = joined {
+            let _ = total.add(h);
         }
-        let ticker = {
-            let (bar, shared) = (bar.clone(), Arc::clone(&shared));
-            let by_count = options.count.is_some();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    let done = shared.done.load(Ordering::Relaxed);
-                    let errors = shared.errors.load(Ordering::Relaxed);
-                    if by_count {
-                        bar.set_position(done + errors);
-                    } else {
-                        bar.set_position(started.elapsed().as_secs().min(seconds));
-                    }
-                    bar.set_message(format!("{done} ok, {errors} errors"));
-                }
-            })
-        };
-        let mut total =
-            Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds");
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok(h) = joined {
-                let _ = total.add(h);
+    }
+    ticker.abort();
+    total
+}
+
+/// One worker: operations one after the other while the bounds allow; returns their
+/// latencies in microseconds.
+async fn work(
+    target: Target,
+    scenario: Scenario,
+    first: u64,
+    bounds: Bounds,
+    shared: Arc<Shared>,
+) -> Histogram<u64> {
+    let mut histogram = new_histogram();
+    let mut i = first;
+    while shared.next_turn(bounds.count, bounds.deadline) {
+        let t0 = Instant::now();
+        let outcome = operation(&target, scenario, i).await;
+        let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
+        i += 1;
+        match outcome {
+            Ok(hash) => {
+                let _ = histogram.record(micros.max(1));
+                shared.succeeded(hash, bounds.started);
             }
+            Err(e) => shared.failed(e),
         }
-        ticker.abort();
-        total
-    });
-    let elapsed = started.elapsed().as_secs_f64();
-    bar.finish_and_clear();
+    }
+    histogram
+}
 
+/// Moves the progress bar every 200 ms: operations done when count-bounded, else seconds.
+async fn tick(bar: ProgressBar, shared: Arc<Shared>, bounds: Bounds) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let done = shared.done.load(Ordering::Relaxed);
+        let errors = shared.errors.load(Ordering::Relaxed);
+        if bounds.count.is_some() {
+            bar.set_position(done + errors);
+        } else {
+            bar.set_position(bounds.started.elapsed().as_secs().min(bounds.seconds));
+        }
+        bar.set_message(format!("{done} ok, {errors} errors"));
+    }
+}
+
+/// The figures of a finished scenario.
+fn summarise(shared: &Shared, histogram: &Histogram<u64>, elapsed: f64) -> LoadResult {
     let ops = shared.done.load(Ordering::Relaxed);
     let ms = |micros: u64| micros as f64 / 1000.0;
     let latency_ms = if histogram.is_empty() {
@@ -224,27 +283,20 @@ pub fn run(
             max: ms(histogram.max()),
         }
     };
-    if scenario == Scenario::Send1 {
-        if let Ok(mut hashes) = shared.sent.lock() {
-            sent.append(&mut hashes);
-        }
-    }
-    let per_second = shared
-        .per_second
-        .lock()
-        .map(|p| p.clone())
-        .unwrap_or_default();
-    let first_error = shared.first_error.lock().ok().and_then(|f| f.clone());
-    Ok(LoadResult {
+    LoadResult {
         ops,
         errors: shared.errors.load(Ordering::Relaxed),
-        first_error,
+        first_error: shared.first_error.lock().ok().and_then(|f| f.clone()),
         seconds: elapsed,
         tps: ops as f64 / elapsed.max(1e-9),
         latency_ms,
-        histogram: buckets(&histogram),
-        per_second,
-    })
+        histogram: buckets(histogram),
+        per_second: shared
+            .per_second
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default(),
+    }
 }
 
 /// Log-spaced buckets (ratio 1.25 from 0.1 ms) for the latency plot.

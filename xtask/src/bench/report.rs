@@ -6,7 +6,7 @@ use std::path::Path;
 use plotters::prelude::*;
 use serde::Serialize;
 
-use super::{DbRun, Results};
+use super::{DbRun, Results, ScenarioResult};
 
 /// The machine a run was on.
 #[derive(Debug, Serialize)]
@@ -99,8 +99,41 @@ fn db_name(run: &DbRun) -> String {
 
 /// The Markdown tables: per database, the scenarios, then memory, CPU and cold start per process.
 fn markdown(results: &Results) -> String {
-    let m = &results.machine;
     let mut s = String::new();
+    header(&mut s, results);
+    for run in &results.runs {
+        let _ = writeln!(s, "### {}\n", db_name(run));
+        scenario_table(&mut s, run);
+        if let Some(e) = run
+            .scenarios
+            .iter()
+            .find_map(|r| r.load.first_error.as_ref())
+        {
+            let _ = writeln!(s, "\nFirst error: `{}`", e.replace('`', "'"));
+        }
+        per_process_table(
+            &mut s,
+            run,
+            "Peak resident memory (VmHWM, MiB) of each service process during each scenario:",
+            |r| &r.peak_rss_kib,
+            |kib| format!("{:.1}", *kib as f64 / 1024.0),
+        );
+        per_process_table(
+            &mut s,
+            run,
+            "CPU time (user + system, ms) of each service process per operation:",
+            |r| &r.cpu_ms_per_op,
+            |ms| format!("{ms:.3}"),
+        );
+        cold_start_table(&mut s, run);
+        let _ = writeln!(s);
+    }
+    s
+}
+
+/// The machine and the load.
+fn header(s: &mut String, results: &Results) {
+    let m = &results.machine;
     let _ = writeln!(
         s,
         "Machine: {} ({} CPUs), {} MiB, {}; load average at the end {}; finished {}.",
@@ -115,106 +148,81 @@ fn markdown(results: &Results) -> String {
         "Load: {bound} per scenario, concurrency {}, payload {} bytes, release builds.\n",
         results.concurrency, results.payload_bytes
     );
-    for run in &results.runs {
-        let name = db_name(run);
-        let _ = writeln!(s, "### {name}\n");
+}
+
+/// One row per scenario: the network's figures beside the floor's.
+fn scenario_table(s: &mut String, run: &DbRun) {
+    let _ = writeln!(
+        s,
+        "| scenario | ops | tx/s | p50 ms | p95 ms | p99 ms | max ms | errors | CPU ms/op | floor tx/s | floor CPU ms/op | of floor (tx/s) |"
+    );
+    let _ = writeln!(
+        s,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in &run.scenarios {
+        let l = &r.load;
         let _ = writeln!(
             s,
-            "| scenario | ops | tx/s | p50 ms | p95 ms | p99 ms | max ms | errors | CPU ms/op | floor tx/s | floor CPU ms/op | of floor (tx/s) |"
+            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} | {:.0} | {:.2} | {:.1}% |",
+            r.label,
+            l.ops,
+            l.tps,
+            l.latency_ms.p50,
+            l.latency_ms.p95,
+            l.latency_ms.p99,
+            l.latency_ms.max,
+            l.errors,
+            r.services_cpu_ms_per_op,
+            r.floor.tps,
+            r.floor.cpu_ms_per_op,
+            r.fraction_of_floor * 100.0
         );
-        let _ = writeln!(
-            s,
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-        );
-        for r in &run.scenarios {
-            let l = &r.load;
-            let _ = writeln!(
-                s,
-                "| {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} | {:.0} | {:.2} | {:.1}% |",
-                r.label,
-                l.ops,
-                l.tps,
-                l.latency_ms.p50,
-                l.latency_ms.p95,
-                l.latency_ms.p99,
-                l.latency_ms.max,
-                l.errors,
-                r.services_cpu_ms_per_op,
-                r.floor.tps,
-                r.floor.cpu_ms_per_op,
-                r.fraction_of_floor * 100.0
-            );
-        }
-        if let Some(e) = run
+    }
+}
+
+/// One row per service process, one column per scenario, under `title`.
+fn per_process_table<T>(
+    s: &mut String,
+    run: &DbRun,
+    title: &str,
+    figures: impl Fn(&ScenarioResult) -> &[(String, T)],
+    cell: impl Fn(&T) -> String,
+) {
+    let _ = writeln!(s, "\n{title}\n");
+    let header: Vec<String> = run.scenarios.iter().map(|r| r.label.clone()).collect();
+    let _ = writeln!(s, "| process | {} |", header.join(" | "));
+    let _ = writeln!(s, "|---|{}", "---:|".repeat(header.len()));
+    let processes: Vec<&String> = run
+        .scenarios
+        .first()
+        .map(|r| figures(r).iter().map(|(n, _)| n).collect())
+        .unwrap_or_default();
+    for process in processes {
+        let cells: Vec<String> = run
             .scenarios
             .iter()
-            .find_map(|r| r.load.first_error.as_ref())
-        {
-            let _ = writeln!(s, "\nFirst error: `{}`", e.replace('`', "'"));
-        }
-        let _ = writeln!(
-            s,
-            "\nPeak resident memory (VmHWM, MiB) of each service process during each scenario:\n"
-        );
-        let header: Vec<String> = run.scenarios.iter().map(|r| r.label.clone()).collect();
-        let _ = writeln!(s, "| process | {} |", header.join(" | "));
-        let _ = writeln!(s, "|---|{}", "---:|".repeat(header.len()));
-        let processes: Vec<&String> = run
-            .scenarios
-            .first()
-            .map(|r| r.peak_rss_kib.iter().map(|(n, _)| n).collect())
-            .unwrap_or_default();
-        for process in processes {
-            let cells: Vec<String> = run
-                .scenarios
-                .iter()
-                .map(|r| {
-                    r.peak_rss_kib
-                        .iter()
-                        .find(|(n, _)| n == process)
-                        .map_or("-".into(), |(_, kib)| {
-                            format!("{:.1}", *kib as f64 / 1024.0)
-                        })
-                })
-                .collect();
-            let _ = writeln!(s, "| {process} | {} |", cells.join(" | "));
-        }
-        let _ = writeln!(
-            s,
-            "\nCPU time (user + system, ms) of each service process per operation:\n"
-        );
-        let _ = writeln!(s, "| process | {} |", header.join(" | "));
-        let _ = writeln!(s, "|---|{}", "---:|".repeat(header.len()));
-        let processes: Vec<&String> = run
-            .scenarios
-            .first()
-            .map(|r| r.cpu_ms_per_op.iter().map(|(n, _)| n).collect())
-            .unwrap_or_default();
-        for process in processes {
-            let cells: Vec<String> = run
-                .scenarios
-                .iter()
-                .map(|r| {
-                    r.cpu_ms_per_op
-                        .iter()
-                        .find(|(n, _)| n == process)
-                        .map_or("-".into(), |(_, ms)| format!("{ms:.3}"))
-                })
-                .collect();
-            let _ = writeln!(s, "| {process} | {} |", cells.join(" | "));
-        }
-        let _ = writeln!(
-            s,
-            "\nCold start (spawn to first 200 on its health URL) of node 2's services:\n"
-        );
-        let _ = writeln!(s, "| service | ms |");
-        let _ = writeln!(s, "|---|---:|");
-        for (service, ms) in &run.cold_start_ms {
-            let _ = writeln!(s, "| {service} | {ms:.0} |");
-        }
-        let _ = writeln!(s);
+            .map(|r| {
+                figures(r)
+                    .iter()
+                    .find(|(n, _)| n == process)
+                    .map_or("-".into(), |(_, value)| cell(value))
+            })
+            .collect();
+        let _ = writeln!(s, "| {process} | {} |", cells.join(" | "));
     }
-    s
+}
+
+fn cold_start_table(s: &mut String, run: &DbRun) {
+    let _ = writeln!(
+        s,
+        "\nCold start (spawn to first 200 on its health URL) of node 2's services:\n"
+    );
+    let _ = writeln!(s, "| service | ms |");
+    let _ = writeln!(s, "|---|---:|");
+    for (service, ms) in &run.cold_start_ms {
+        let _ = writeln!(s, "| {service} | {ms:.0} |");
+    }
 }
 
 const COLOURS: [RGBColor; 4] = [

@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cluster::{self, Cluster, KeyFiles};
+use tm_dev_support::config::{self as dev_config, NodeConfig};
+
+use crate::cluster::{self, Cluster, Process};
 
 /// Gives node 2 `keys` keys in all (one config, one enclave: what Tessera calls several keys
 /// per node), then restarts node 2's services one at a time, enclave first, timing each from
@@ -11,46 +13,44 @@ pub fn add_keys_and_restart(
     cluster: &mut Cluster,
     keys: usize,
 ) -> Result<Vec<(String, f64)>, String> {
+    add_keys(cluster, keys)?;
+    let cold = restart_timed(cluster)?;
+    // The ipc q2t-api has no health URL; give its socket a moment.
+    std::thread::sleep(Duration::from_millis(300));
+    cluster::wait_for_discovery(cluster, Duration::from_secs(60))?;
+    Ok(cold)
+}
+
+/// Writes node 2's extra key files and names them in its config.
+fn add_keys(cluster: &mut Cluster, keys: usize) -> Result<(), String> {
     let node = cluster
         .nodes
         .get_mut(1)
         .ok_or_else(|| "bench needs two nodes".to_owned())?;
-    let config_text = std::fs::read_to_string(&node.config)
-        .map_err(|e| format!("{}: {e}", node.config.display()))?;
-    let mut config: serde_json::Value =
-        serde_json::from_str(&config_text).map_err(|e| e.to_string())?;
+    let config = cluster::read_config(&node.config)?;
+    let mut key_data = config
+        .keys
+        .as_ref()
+        .map(|keys| keys.key_data().to_vec())
+        .unwrap_or_default();
     let key_dir = node.config.with_file_name("keys");
     for i in node.keys.len()..keys {
-        let base = key_dir.join(format!("{}-extra{i}", node.name));
-        let pair = tm_core::keyfile::write_new_key_pair(
-            &base,
-            None,
-            &tm_core::keyfile::ArgonOptions::default(),
-        )
-        .map_err(|e| e.to_string())?;
-        let (public_key_path, private_key_path) = tm_core::keyfile::key_file_paths(&base);
-        if let Some(list) = config["keys"]["keyData"].as_array_mut() {
-            list.push(serde_json::json!({
-                "privateKeyPath": private_key_path.display().to_string(),
-                "publicKeyPath": public_key_path.display().to_string()
-            }));
-        }
-        node.keys.push(KeyFiles {
-            public_key: pair.public.to_base64(),
-            public_key_path,
-            private_key_path,
-        });
+        let (files, data) = cluster::write_keys(&key_dir, &format!("{}-extra{i}", node.name))?;
+        node.keys.push(files);
+        key_data.push(data);
     }
-    std::fs::write(
-        &node.config,
-        serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| e.to_string())?;
-
+    let config = NodeConfig::from_config(config).keys(key_data).build();
+    dev_config::write(&config, &node.config)
+        .map_err(|e| format!("{}: {e}", node.config.display()))?;
     println!(
         "bench: node 2 has {} keys; restarting its services to time each cold start",
         node.keys.len()
     );
+    Ok(())
+}
+
+/// Restarts node 2's processes one at a time; returns each cold start in milliseconds.
+fn restart_timed(cluster: &mut Cluster) -> Result<Vec<(String, f64)>, String> {
     let probe = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(2))
         .build()
@@ -66,31 +66,37 @@ pub fn add_keys_and_restart(
         if process.health.is_empty() {
             continue;
         }
-        loop {
-            if probe
-                .get(&process.health)
-                .send()
-                .is_ok_and(|r| r.status().as_u16() == 200)
-            {
-                break;
-            }
-            if !cluster::alive(process.pid) || started.elapsed() > Duration::from_secs(60) {
-                return Err(format!(
-                    "{} did not come back (see {})",
-                    process.name,
-                    process.log.display()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_first_200(&probe, &process, started)?;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         println!("bench: {} cold start {ms:.0} ms", process.name);
         cold.push((process.name.clone(), ms));
     }
-    // The ipc q2t-api has no health URL; give its socket a moment.
-    std::thread::sleep(Duration::from_millis(300));
-    cluster::wait_for_discovery(cluster, Duration::from_secs(60))?;
     Ok(cold)
+}
+
+/// Polls the health URL every 5 ms (the cold start is measured to this answer).
+fn wait_first_200(
+    probe: &reqwest::blocking::Client,
+    process: &Process,
+    started: Instant,
+) -> Result<(), String> {
+    loop {
+        if probe
+            .get(&process.health)
+            .send()
+            .is_ok_and(|r| r.status().as_u16() == 200)
+        {
+            return Ok(());
+        }
+        if !cluster::alive(process.pid) || started.elapsed() > Duration::from_secs(60) {
+            return Err(format!(
+                "{} did not come back (see {})",
+                process.name,
+                process.log.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 fn stop(pid: u32) -> Result<(), String> {

@@ -8,12 +8,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use tm_config::{AppType, Config, EncryptorConfig, FeatureToggles, KeyData};
 use tm_core::keyfile::{parse_public_key_file, PrivateKeyFile};
 use tm_core::{KeyPair, PublicKey};
 
 use super::fetch::JavaTessera;
-use super::procs::{free_port, http_ok, Proc};
+use tm_dev_support::config::{self as dev_config, NodeConfig};
+use tm_dev_support::http_ok;
+use tm_dev_support::ports::http_url;
+use tm_dev_support::process::Process;
 
 /// Who runs a node.
 #[derive(Clone, Debug)]
@@ -37,32 +40,23 @@ impl Runtime {
     }
 }
 
-/// A node's keys: where they live, and the pairs (the first is the default key).
+/// A node's keys: the `keyData` entries naming their files, and the pairs (the first is the
+/// default key).
 pub struct NodeKeys {
-    /// `(public key path, private key path)` per pair.
-    pub files: Vec<(PathBuf, PathBuf)>,
-    /// The pairs, read back from the files.
+    /// One entry per pair.
+    pub key_data: Vec<KeyData>,
+    /// The pairs.
     pub pairs: Vec<KeyPair>,
 }
 
 impl NodeKeys {
     /// Fresh unlocked key files written with our keygen (Tessera reads the same format).
     pub fn generate(dir: &Path, count: usize) -> Result<Self, String> {
-        let mut files = Vec::new();
-        let mut pairs = Vec::new();
-        for i in 0..count {
-            let pair = KeyPair::generate().map_err(|e| format!("cannot generate a key: {e}"))?;
-            let public = dir.join(format!("key{i}.pub"));
-            let private = dir.join(format!("key{i}.key"));
-            write(&public, pair.public.to_base64().as_bytes())?;
-            write(
-                &private,
-                PrivateKeyFile::unlocked(&pair.private).to_json().as_bytes(),
-            )?;
-            files.push((public, private));
-            pairs.push(pair);
-        }
-        Ok(Self { files, pairs })
+        let (pairs, key_data) = dev_config::generate_key_files(dir, count)
+            .map_err(|e| format!("cannot write keys in {}: {e}", dir.display()))?
+            .into_iter()
+            .unzip();
+        Ok(Self { key_data, pairs })
     }
 
     /// Reads key files another program wrote (Java Tessera's `-keygen`): unlocked private key
@@ -87,24 +81,13 @@ impl NodeKeys {
             ));
         }
         Ok(Self {
-            files: vec![(public.to_owned(), private.to_owned())],
+            key_data: vec![KeyData {
+                public_key_path: Some(public.to_owned()),
+                private_key_path: Some(private.to_owned()),
+                ..KeyData::default()
+            }],
             pairs: vec![pair],
         })
-    }
-
-    /// The `keys` member of a Tessera config for these files.
-    pub fn config(&self) -> Value {
-        let key_data: Vec<Value> = self
-            .files
-            .iter()
-            .map(|(public, private)| {
-                json!({
-                    "publicKeyPath": public.display().to_string(),
-                    "privateKeyPath": private.display().to_string(),
-                })
-            })
-            .collect();
-        json!({ "passwords": [], "keyData": key_data })
     }
 }
 
@@ -126,7 +109,7 @@ pub struct Node {
     pub pairs: Vec<KeyPair>,
     /// Its config file.
     pub config_path: PathBuf,
-    procs: Vec<Proc>,
+    procs: Vec<Process>,
 }
 
 /// What a node is started with.
@@ -151,86 +134,95 @@ impl Node {
     pub fn start(spec: NodeSpec<'_>, limit: Duration) -> Result<Self, String> {
         std::fs::create_dir_all(&spec.dir)
             .map_err(|e| format!("cannot create {}: {e}", spec.dir.display()))?;
-        let (p2p_port, q2t_port, tp_port) = (free_port()?, free_port()?, free_port()?);
-        let p2p = format!("http://127.0.0.1:{p2p_port}");
-        let q2t = format!("http://127.0.0.1:{q2t_port}");
-        let thirdparty = format!("http://127.0.0.1:{tp_port}");
-        let jdbc = match spec.runtime {
-            // H2 is the database Tessera's distribution bundles.
-            Runtime::Java(_) => json!({
-                "url": format!("jdbc:h2:{};MODE=Oracle;TRACE_LEVEL_SYSTEM_OUT=0",
-                               spec.dir.join("tessera-db").display()),
-                "username": "sa",
-                "password": "",
-                "autoCreateTables": true
-            }),
-            Runtime::Ours { .. } => json!({
-                "url": format!("jdbc:sqlite:{}", spec.dir.join("tm.db").display()),
-                "autoCreateTables": true
-            }),
-        };
-        let mut servers = vec![
-            json!({ "app": "ThirdParty", "serverAddress": thirdparty, "communicationType": "REST" }),
-            json!({ "app": "Q2T", "serverAddress": q2t, "communicationType": "REST" }),
-            json!({ "app": "P2P", "serverAddress": p2p, "communicationType": "REST",
-                    "properties": { "partyInfoInterval": "1000", "enclaveKeySyncInterval": "1000" } }),
-        ];
-        let mut config = json!({
-            "useWhiteList": false,
-            "disablePeerDiscovery": false,
-            "jdbc": jdbc,
-            "serverConfigs": [],
-            "peer": spec.peers.iter().map(|url| json!({ "url": url })).collect::<Vec<_>>(),
-            "alwaysSendTo": [],
-            "encryptor": { "type": "NACL" },
-            "features": { "enablePrivacyEnhancements": true }
-        });
-        match &spec.remote_enclave {
-            Some(url) => servers.push(json!({
-                "app": "ENCLAVE", "serverAddress": url, "communicationType": "REST"
-            })),
-            None => config["keys"] = spec.keys.config(),
-        }
-        config["serverConfigs"] = Value::Array(servers);
-        let config_path = spec.dir.join("tessera.json");
-        write_json(&config_path, &config)?;
-
         let mut node = Self {
             name: spec.name.to_owned(),
             dir: spec.dir.clone(),
-            p2p,
-            q2t,
-            thirdparty,
+            p2p: http_url(crate::free_port()?),
+            q2t: http_url(crate::free_port()?),
+            thirdparty: http_url(crate::free_port()?),
             keys: spec.keys.pairs.iter().map(|p| p.public.clone()).collect(),
             pairs: spec.keys.pairs.clone(),
-            config_path,
+            config_path: spec.dir.join("tessera.json"),
             procs: Vec::new(),
         };
-        match &spec.runtime {
+        dev_config::write(&node.config(&spec), &node.config_path)
+            .map_err(|e| format!("cannot write {}: {e}", node.config_path.display()))?;
+        node.start_processes(&spec.runtime)?;
+        node.wait_ready(limit)?;
+        Ok(node)
+    }
+
+    /// Its Tessera config, the same shape whoever runs it: P2P, Q2T over TCP and ThirdParty
+    /// at its URLs, its peers, and its keys or the remote enclave holding them.
+    fn config(&self, spec: &NodeSpec<'_>) -> Config {
+        let config = match spec.runtime {
+            // H2 is the database Tessera's distribution bundles.
+            Runtime::Java(_) => NodeConfig::new().database(
+                &format!(
+                    "jdbc:h2:{};MODE=Oracle;TRACE_LEVEL_SYSTEM_OUT=0",
+                    self.dir.join("tessera-db").display()
+                ),
+                Some("sa"),
+                Some(""),
+            ),
+            Runtime::Ours { .. } => NodeConfig::new().sqlite(&self.dir.join("tm.db")),
+        };
+        let config = config
+            .thirdparty(&self.thirdparty)
+            .q2t(&self.q2t)
+            .p2p(&self.p2p)
+            .property(AppType::P2P, "partyInfoInterval", "1000")
+            .property(AppType::P2P, "enclaveKeySyncInterval", "1000")
+            .peers(spec.peers.iter().cloned())
+            .features(FeatureToggles {
+                enable_privacy_enhancements: true,
+                ..FeatureToggles::default()
+            })
+            .edit(|config| {
+                config.encryptor = Some(EncryptorConfig {
+                    encryptor_type: Some("NACL".into()),
+                    ..EncryptorConfig::default()
+                });
+            });
+        match &spec.remote_enclave {
+            Some(url) => config.remote_enclave(url),
+            None => config.keys(spec.keys.key_data.iter().cloned()),
+        }
+        .build()
+    }
+
+    /// Java Tessera (every interface in one JVM), or our three service binaries.
+    fn start_processes(&mut self, runtime: &Runtime) -> Result<(), String> {
+        match runtime {
             Runtime::Java(tessera) => {
-                let config = node.config_path.display().to_string();
+                let config = self.config_path.display().to_string();
                 let mut command = tessera.command(&["-configfile", &config]);
-                command.current_dir(&node.dir);
-                let proc = Proc::spawn(
-                    &format!("{} (Java Tessera)", node.name),
+                command.current_dir(&self.dir);
+                let proc = Process::spawn(
+                    &format!("{} (Java Tessera)", self.name),
                     command,
-                    &node.dir.join("tessera.log"),
+                    &self.dir.join("tessera.log"),
                 )?;
-                node.procs.push(proc);
+                self.procs.push(proc);
             }
             Runtime::Ours { bin_dir } => {
                 for binary in ["p2p-node", "q2t-api", "thirdparty-api"] {
-                    node.start_ours(bin_dir, binary, &node.config_path.clone())?;
+                    self.start_ours(bin_dir, binary, &self.config_path.clone())?;
                 }
             }
         }
-        for base in [node.p2p.clone(), node.q2t.clone(), node.thirdparty.clone()] {
+        Ok(())
+    }
+
+    /// Waits until every interface answers `/upcheck` (failing early if a process exits).
+    fn wait_ready(&mut self, limit: Duration) -> Result<(), String> {
+        for base in [self.p2p.clone(), self.q2t.clone(), self.thirdparty.clone()] {
             let url = format!("{base}/upcheck");
-            for proc in &mut node.procs {
+            for proc in &mut self.procs {
                 proc.wait_ready(limit, || http_ok(&url))?;
             }
         }
-        Ok(node)
+        Ok(())
     }
 
     /// Starts one of our binaries on `config`, output in `<dir>/<binary>.log`.
@@ -241,7 +233,7 @@ impl Node {
             .arg(config)
             .current_dir(&self.dir)
             .env("RUST_LOG", "info");
-        let proc = Proc::spawn(
+        let proc = Process::spawn(
             &format!("{} {binary}", self.name),
             command,
             &self.dir.join(format!("{binary}.log")),
@@ -265,23 +257,23 @@ pub fn start_our_enclave(
     dir: &Path,
     keys: &NodeKeys,
     limit: Duration,
-) -> Result<(Proc, String), String> {
+) -> Result<(Process, String), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let url = format!("http://127.0.0.1:{}", free_port()?);
-    let config = json!({
-        "serverConfigs": [{ "app": "ENCLAVE", "serverAddress": url, "communicationType": "REST" }],
-        "keys": keys.config(),
-        "alwaysSendTo": []
-    });
+    let url = http_url(crate::free_port()?);
+    let config = NodeConfig::new()
+        .server(AppType::Enclave, &url)
+        .keys(keys.key_data.iter().cloned())
+        .build();
     let path = dir.join("enclave.json");
-    write_json(&path, &config)?;
+    dev_config::write(&config, &path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     let mut command = Command::new(bin_dir.join("enclave"));
     command
         .arg("-configfile")
         .arg(&path)
         .current_dir(dir)
         .env("RUST_LOG", "info");
-    let mut proc = Proc::spawn("our enclave", command, &dir.join("enclave.log"))?;
+    let mut proc = Process::spawn("our enclave", command, &dir.join("enclave.log"))?;
     let ping = format!("{url}/ping");
     proc.wait_ready(limit, || http_ok(&ping))?;
     Ok((proc, url))
@@ -340,16 +332,6 @@ pub fn java_keygen(tessera: &JavaTessera, dir: &Path, name: &str) -> Result<Node
     NodeKeys::read(&public, &private)
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
 fn read(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-}
-
-fn write_json(path: &Path, value: &Value) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| format!("cannot serialise {}: {e}", path.display()))?;
-    write(path, text.as_bytes())
 }

@@ -6,7 +6,7 @@ use tm_config::{
     LoadOptions, Profile, Scheme, ServerAddress,
 };
 
-use crate::support::{minimal_node, options, spec_json_block, vector};
+use crate::support::{example_config, minimal_node, options, vector};
 
 fn violations(value: Value, profile: Profile) -> Vec<String> {
     match load_value(value, &options(profile)) {
@@ -25,7 +25,7 @@ fn has(list: &[String], needle: &str) -> bool {
 
 #[test]
 fn spec_example_config_is_read_and_its_problems_listed() {
-    let value = spec_json_block("node.md", "### 1.6 Complete example configuration");
+    let value = example_config();
     let (config, unknown) = parse_typed(value.clone()).expect("typed");
     assert!(unknown.is_empty(), "all members known: {unknown:?}");
     assert_eq!(config.server_configs().len(), 3);
@@ -281,14 +281,14 @@ fn enclave_profile_needs_keys_and_a_server_but_no_database() {
 #[test]
 fn invalid_json_and_wrong_types_are_config_errors() {
     let err = load_str("{ not json", &options(Profile::Node)).expect_err("bad json");
-    assert_eq!(err.exit_code(), 3);
+    assert_eq!(err.exit().code(), 3);
     let mut value = minimal_node();
     value["useWhiteList"] = json!("perhaps");
     let err = load_value(value, &options(Profile::Node)).expect_err("bad bool");
     assert!(err.to_string().contains("useWhiteList"), "{err}");
-    assert_eq!(err.exit_code(), 3);
+    assert_eq!(err.exit().code(), 3);
     let err = load_value(json!({}), &options(Profile::Node)).expect_err("invalid");
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.exit().code(), 1);
     assert!(
         err.to_string()
             .lines()
@@ -353,7 +353,7 @@ fn bad_overrides_are_cli_errors() {
             profile: Profile::Node,
         };
         let err = load_value(minimal_node(), &options).expect_err(bad);
-        assert_eq!(err.exit_code(), 4, "{bad}: {err}");
+        assert_eq!(err.exit().code(), 4, "{bad}: {err}");
     }
     let grown = LoadOptions {
         overrides: vec!["peer[0].url=".into()],

@@ -1,4 +1,4 @@
-//! The CBOR encoding (`CBOREncoder`, formats.md §1.5).
+//! The CBOR encoding (`CBOREncoder`, docs/protocol.md §1.5).
 //!
 //! Written by hand rather than with a general CBOR crate: Tessera's output is one fixed map whose
 //! key order and header quirks (Jackson's 23-byte text strings) must be reproduced byte for byte,
@@ -101,7 +101,7 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// Jackson's `CBORGenerator` text header: the one-byte form only below 23 bytes, and the
-/// one-byte length form only below 255 (formats.md §1.5).
+/// one-byte length form only below 255 (docs/protocol.md §1.5).
 fn put_text(out: &mut Vec<u8>, text: &str) {
     let len = text.len();
     if len < 23 {

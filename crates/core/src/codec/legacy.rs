@@ -1,4 +1,4 @@
-//! The LEGACY length-prefixed encoding (`PayloadEncoderImpl`, formats.md §1.2 and §1.3).
+//! The LEGACY length-prefixed encoding (`PayloadEncoderImpl`, docs/protocol.md §1.3 and §1.4).
 
 use super::reader::{put_array, put_field, put_len, Reader};
 use crate::payload::{Nonce, PrivacyGroupId, RecipientBox, SecurityHash};

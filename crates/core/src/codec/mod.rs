@@ -1,4 +1,5 @@
-//! The two binary encodings of [`EncodedPayload`] (formats.md §1) and the choice between them.
+//! The two binary encodings of [`EncodedPayload`] (docs/protocol.md §1) and the choice between
+//! them.
 
 mod cbor;
 mod legacy;

@@ -1,5 +1,5 @@
 //! A bounds-checked cursor over untrusted bytes, with Tessera's length-prefixed primitives
-//! (`BinaryEncoder`, formats.md §1.1).
+//! (`BinaryEncoder`, docs/protocol.md §1.2).
 
 use crate::CodecError;
 

@@ -1,4 +1,4 @@
-//! Integration tests of the core crate: every file in `shared/vectors`, round trips and
+//! Integration tests of the core crate: every file in `testdata/`, round trips and
 //! robustness properties.
 
 mod hashes;

@@ -56,6 +56,64 @@ prop_compose! {
     }
 }
 
+/// The LEGACY layout of `p` (docs/protocol.md §1.3): where the mandatory part (sender, cipher text,
+/// its nonce, the boxes, the recipient nonce) ends, and for it and each optional part after it
+/// (recipient keys; privacy flag with the affected transactions; exec hash in PSV mode;
+/// mandatory recipients in MANDATORY_RECIPIENTS mode; privacy group id), the offset where
+/// that part ends and the payload a decoder reads from the bytes up to there.
+fn legacy_sections(p: &EncodedPayload) -> (usize, Vec<(usize, EncodedPayload)>) {
+    fn field(bytes: &[u8]) -> usize {
+        8 + bytes.len()
+    }
+    fn array<'a>(items: impl Iterator<Item = &'a [u8]>) -> usize {
+        8 + items.map(field).sum::<usize>()
+    }
+    let mut end = field(p.sender.as_bytes())
+        + field(&p.cipher_text)
+        + field(p.cipher_text_nonce.as_bytes())
+        + array(p.recipient_boxes.iter().map(RecipientBox::as_bytes))
+        + field(p.recipient_nonce.as_bytes());
+    let mandatory_end = end;
+    let mut prefix = EncodedPayload {
+        sender: p.sender.clone(),
+        cipher_text: p.cipher_text.clone(),
+        cipher_text_nonce: p.cipher_text_nonce.clone(),
+        recipient_boxes: p.recipient_boxes.clone(),
+        recipient_nonce: p.recipient_nonce.clone(),
+        ..EncodedPayload::default()
+    };
+    let mut sections = vec![(end, prefix.clone())];
+
+    end += array(p.recipient_keys.iter().map(PublicKey::as_bytes));
+    prefix.recipient_keys = p.recipient_keys.clone();
+    sections.push((end, prefix.clone()));
+
+    end += field(&[p.privacy_mode.flag()]) + 8;
+    for (tx_hash, security_hash) in &p.affected_contract_transactions {
+        end += field(tx_hash.as_bytes()) + field(security_hash.as_bytes());
+    }
+    prefix.privacy_mode = p.privacy_mode;
+    prefix.affected_contract_transactions = p.affected_contract_transactions.clone();
+    sections.push((end, prefix.clone()));
+
+    if p.privacy_mode == PrivacyMode::PrivateStateValidation {
+        end += field(&p.exec_hash);
+        prefix.exec_hash = p.exec_hash.clone();
+        sections.push((end, prefix.clone()));
+    }
+    if p.privacy_mode == PrivacyMode::MandatoryRecipients {
+        end += array(p.mandatory_recipients.iter().map(PublicKey::as_bytes));
+        prefix.mandatory_recipients = p.mandatory_recipients.clone();
+        sections.push((end, prefix.clone()));
+    }
+    if let Some(group) = &p.privacy_group_id {
+        end += field(group.as_bytes());
+        prefix.privacy_group_id = Some(group.clone());
+        sections.push((end, prefix));
+    }
+    (mandatory_end, sections)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -78,14 +136,46 @@ proptest! {
     }
 
     #[test]
-    fn truncated_encodings_error_and_never_panic(p in payload(), cut in any::<prop::sample::Index>()) {
+    fn truncated_legacy_payloads_fail_unless_cut_after_a_whole_optional_part(p in payload()) {
         let legacy = encode_legacy(&p);
-        let at = cut.index(legacy.len());
-        // A cut inside the mandatory part (items 1-5) must fail; anything shorter than the
-        // whole decodes or fails, but never panics.
-        let _ = decode_legacy(&legacy[..at]);
+        let (mandatory_end, sections) = legacy_sections(&p);
+        // The layout below is the encoder's: the last section ends where the encoding does.
+        prop_assert_eq!(sections.last().map(|(end, _)| *end), Some(legacy.len()));
+        for at in 0..legacy.len() {
+            let decoded = decode_legacy(&legacy[..at]);
+            if at < mandatory_end {
+                // Sender, cipher text, its nonce, the boxes and the recipient nonce are required.
+                prop_assert!(
+                    decoded.is_err(),
+                    "a cut at {} inside the mandatory part (0..{}) decoded", at, mandatory_end
+                );
+                continue;
+            }
+            match sections.iter().find(|(end, _)| *end == at) {
+                // Input ending right after a whole part is an older node's payload: it decodes
+                // to what was read, if that is a valid payload on its own.
+                Some((_, prefix)) if prefix.validate().is_ok() => {
+                    prop_assert_eq!(&decoded.expect("a whole prefix decodes"), prefix);
+                }
+                // Inside an optional part, or a prefix whose privacy mode lacks its exec hash
+                // or mandatory recipients.
+                _ => prop_assert!(
+                    decoded.is_err(),
+                    "a cut at {} of {} bytes decoded (parts end at {:?})",
+                    at,
+                    legacy.len(),
+                    sections.iter().map(|(end, _)| *end).collect::<Vec<_>>()
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_cbor_payloads_always_fail(p in payload()) {
         let cbor = encode_cbor(&p);
-        prop_assert!(decode_cbor(&cbor[..cut.index(cbor.len())]).is_err());
+        for at in 0..cbor.len() {
+            prop_assert!(decode_cbor(&cbor[..at]).is_err(), "a cut at {} of {} decoded", at, cbor.len());
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Loading the shared test vectors.
+//! Loading the test vectors in `testdata/`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -7,12 +7,9 @@ use serde_json::Value;
 use tm_core::payload::{Nonce, PrivacyGroupId, RecipientBox, SecurityHash};
 use tm_core::{EncodedPayload, PrivacyMode, PublicKey, TxHash};
 
-/// `shared/vectors`, beside the repository, or `TM_VECTORS_DIR`.
+/// `testdata/` at the root of the repository (see `testdata/README.md`).
 pub fn vectors_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("TM_VECTORS_DIR") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
 }
 
 /// Reads one vector file; a missing file fails the test (vectors are required, never skipped).

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use tm_core::payload::PrivacyGroupId;
 use tm_core::seal::PrivacyMetadata;
-use tm_core::{PrivacyMode, PublicKey};
+use tm_core::{Classify as _, PrivacyMode, PublicKey};
 use tm_enclave::{EnclaveClient, EnclaveError, Status};
 
 use crate::support::{free_port, keys, local, other_node, remote, write_config, EnclaveProcess};
@@ -195,7 +195,7 @@ async fn suite(enclave: &EnclaveClient) {
         matches!(&unknown, EnclaveError::KeyNotFound(m) if m.contains(&k.c.public.to_base64())),
         "{unknown:?}"
     );
-    assert_eq!(unknown.status_code(), 404);
+    assert_eq!(unknown.kind(), tm_core::ErrorKind::NotFound);
     let not_recipient = enclave
         .unencrypt_transaction(&incoming, Some(&k.a.public))
         .await
@@ -279,7 +279,7 @@ async fn remote_enclave_down_then_back() {
         .await
         .expect_err("nothing listening yet");
     assert!(matches!(err, EnclaveError::Unavailable(_)), "{err:?}");
-    assert_eq!(err.status_code(), 503);
+    assert_eq!(err.kind(), tm_core::ErrorKind::Unavailable);
     assert_eq!(client.status().await, Status::Stopped);
 
     let mut process = EnclaveProcess::start(&config, port).await;

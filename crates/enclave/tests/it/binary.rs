@@ -4,7 +4,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{free_port, keys, write_config};
+use crate::support::{keys, remote, write_config, EnclaveProcess};
+
+/// The port in configs of enclaves that are refused before they listen (nothing binds it).
+const NEVER_LISTENED_ON: u16 = 9081;
 
 fn enclave(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_enclave"))
@@ -105,7 +108,7 @@ fn unreadable_config_and_bad_command_lines() {
     let out = enclave(&["-configfile", path.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(3));
 
-    let config = write_config(dir.path(), free_port());
+    let config = write_config(dir.path(), NEVER_LISTENED_ON);
     let out = enclave(&["-configfile", config.to_str().expect("utf-8"), "-o", "peer"]);
     assert_eq!(out.status.code(), Some(4));
 
@@ -128,7 +131,7 @@ fn locked_key_without_password_and_no_terminal_is_a_clear_error() {
     let locked =
         tm_core::keyfile::PrivateKeyFile::locked(&pair.private, "pw", options).expect("lock");
     let config = serde_json::json!({
-        "serverConfigs": [ { "app": "ENCLAVE", "serverAddress": format!("http://127.0.0.1:{}", free_port()) } ],
+        "serverConfigs": [ { "app": "ENCLAVE", "serverAddress": format!("http://127.0.0.1:{NEVER_LISTENED_ON}") } ],
         "keys": { "keyData": [ { "config": serde_json::from_str::<Value>(&locked.to_json()).expect("json"), "publicKey": pair.public.to_base64() } ] }
     });
     let path = dir.path().join("locked.json");
@@ -143,5 +146,21 @@ fn locked_key_without_password_and_no_terminal_is_a_clear_error() {
     assert!(
         stderr.contains("keys.keyData[0]: the private key is locked and no password was given"),
         "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn on_port_0_it_listens_where_the_kernel_says_and_logs_that_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (process, port) = EnclaveProcess::launch(&write_config(dir.path(), 0)).await;
+    assert_ne!(port, 0);
+    assert!(
+        process.log().contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        process.log()
+    );
+    assert_eq!(
+        remote(port).default_public_key().await.expect("serves"),
+        keys().a.public
     );
 }

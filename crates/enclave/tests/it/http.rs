@@ -52,7 +52,7 @@ async fn wire_format_and_bad_requests() {
         .expect("json");
     assert_eq!(forwarding, vec![k.c.public.to_base64()]);
 
-    // The request Tessera's client sends (api.md §6 example shape), with our keys.
+    // The request Tessera's client sends (docs/protocol.md §8 example shape), with our keys.
     let request = json!({
         "data": "YIBgQFI0gBU=",
         "senderKey": k.a.public.to_base64(),

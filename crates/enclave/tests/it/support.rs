@@ -10,12 +10,9 @@ use serde_json::{json, Value};
 use tm_core::{KeyPair, PrivateKey, PublicKey};
 use tm_enclave::{Enclave, EnclaveClient, RemoteEnclave};
 
-/// `shared/vectors`, beside the repository, or `TM_VECTORS_DIR`.
+/// `testdata/` at the root of the repository (see `testdata/README.md`).
 pub fn vectors_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("TM_VECTORS_DIR") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
 }
 
 /// Key pair `index` of `keys/keypairs.json`.
@@ -104,8 +101,39 @@ pub struct EnclaveProcess {
 }
 
 impl EnclaveProcess {
-    /// Starts the binary with `config` and waits until `/ping` answers.
+    /// Starts the binary with `config` (written by [`write_config`] with port 0: the enclave
+    /// listens where the kernel says, so no port is picked by probing) and waits until it
+    /// serves. Returns it with its port, read from its `enclave started` log line.
+    pub async fn launch(config: &Path) -> (Self, u16) {
+        let mut process = Self::spawn(config);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port = loop {
+            if let Some(port) = started_port(&process.log()) {
+                break port;
+            }
+            if let Ok(Some(status)) = process.child.try_wait() {
+                panic!("enclave exited with {status}: {}", process.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "enclave did not start: {}",
+                process.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        process.wait_started(port).await;
+        (process, port)
+    }
+
+    /// Starts the binary with `config`, listening on `port` (one it listened on before, for
+    /// a restart), and waits until `/ping` answers.
     pub async fn start(config: &Path, port: u16) -> Self {
+        let process = Self::spawn(config);
+        process.wait_started(port).await;
+        process
+    }
+
+    fn spawn(config: &Path) -> Self {
         let stderr_path = config.with_extension(format!("{}.log", now_nanos()));
         let stderr = std::fs::File::create(&stderr_path).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_enclave"))
@@ -117,18 +145,20 @@ impl EnclaveProcess {
             .stderr(stderr)
             .spawn()
             .expect("spawn enclave");
-        let process = Self { child, stderr_path };
+        Self { child, stderr_path }
+    }
+
+    async fn wait_started(&self, port: u16) {
         let client = remote(port);
         let deadline = Instant::now() + Duration::from_secs(30);
         while client.status().await != tm_enclave::Status::Started {
             assert!(
                 Instant::now() < deadline,
                 "enclave did not start: {}",
-                process.log()
+                self.log()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        process
     }
 
     /// What the process logged so far.
@@ -147,6 +177,20 @@ impl Drop for EnclaveProcess {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The port in the enclave's `enclave started address=http://127.0.0.1:<port>` log line
+/// (colour codes and all).
+fn started_port(log: &str) -> Option<u16> {
+    let line = log.lines().find(|l| l.contains("enclave started"))?;
+    let address = line.split("address").nth(1)?;
+    let digits: String = address
+        .rsplit(':')
+        .next()?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
 }
 
 fn now_nanos() -> u128 {

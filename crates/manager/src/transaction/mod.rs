@@ -1,5 +1,5 @@
 //! The Q2T and ThirdParty side of the transaction manager: send, receive, raw transactions,
-//! signed transactions, deletes and queries (node.md §4.1, api.md §3).
+//! signed transactions, deletes and queries (docs/protocol.md §10.1, §6).
 //!
 //! The HTTP layer decodes requests into the plain types here ([`SendParams`],
 //! [`SignedParams`]) and renders [`Sent`] and [`Received`]; every rule that decides what is

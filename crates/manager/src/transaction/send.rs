@@ -1,5 +1,6 @@
 //! Sending: `/send`, `/sendraw`, `/sendsignedtx`, `/storeraw` and `/encodedpayload/create`
-//! (node.md §4.1, `TransactionManagerImpl.send`, `PrivacyHelperImpl`, `RestPayloadPublisher`).
+//! (docs/protocol.md §10.1, `TransactionManagerImpl.send`, `PrivacyHelperImpl`,
+//! `RestPayloadPublisher`).
 
 use std::collections::BTreeSet;
 
@@ -329,7 +330,7 @@ impl Node {
             });
         }
         while let Some(joined) = pushes.join_next().await {
-            let result = joined.map_err(|e| ManagerError::Config(format!("push task: {e}")))?;
+            let result = joined.map_err(|e| ManagerError::Internal(format!("push task: {e}")))?;
             if let Err(error) = result {
                 pushes.abort_all();
                 return Err(error);

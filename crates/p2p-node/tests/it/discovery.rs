@@ -1,24 +1,23 @@
 //! Three nodes that each know one bootstrap peer find each other; a stopped node is dropped
 //! and found again when it returns.
 
-use tm_testkit::{eventually, TestNode};
+use tm_dev_support::{eventually, Service, TestNode};
 
 use crate::support::{knows, party, DISCOVERY};
 
 #[test]
 fn three_nodes_discover_each_other_and_a_stopped_node_is_dropped_then_found_again() {
-    // A runs a remote enclave process; B and C hold their keys in-process.
+    // A keeps its keys in a remote enclave; B and C hold theirs in their P2P service.
     let mut a = TestNode::new("a", 2, &[]);
     a.use_remote_enclave();
-    a.start_enclave();
+    a.start(Service::Enclave).start(Service::P2p);
     let a_url = a.p2p_url();
-    a.start("p2p-node", Some(&a_url));
     let mut b = TestNode::new("b", 1, std::slice::from_ref(&a_url));
+    b.start(Service::P2p);
     let b_url = b.p2p_url();
-    b.start("p2p-node", Some(&b_url));
     let mut c = TestNode::new("c", 1, std::slice::from_ref(&b_url));
+    c.start(Service::P2p);
     let c_url = c.p2p_url();
-    c.start("p2p-node", Some(&c_url));
 
     let everyone = [
         (a.keys[0].public.clone(), a_url.clone()),
@@ -38,7 +37,7 @@ fn three_nodes_discover_each_other_and_a_stopped_node_is_dropped_then_found_agai
     assert_eq!(party(&a_url).url, a_url, "a node reports its own URL");
 
     // C stops: the others fail to reach it, drop it and the keys it served.
-    c.stop("p2p-node");
+    c.stop(Service::P2p);
     let c_key = c.keys[0].public.clone();
     for viewer in [&a_url, &b_url] {
         assert!(
@@ -52,7 +51,7 @@ fn three_nodes_discover_each_other_and_a_stopped_node_is_dropped_then_found_agai
     assert!(knows(&a_url, &b.keys[0].public, &b_url));
 
     // C comes back and announces itself to its bootstrap peer again.
-    c.start("p2p-node", Some(&c_url));
+    c.start(Service::P2p);
     for viewer in [&a_url, &b_url] {
         assert!(
             eventually(DISCOVERY, || knows(viewer, &c_key, &c_url)),

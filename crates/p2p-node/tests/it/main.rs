@@ -1,4 +1,4 @@
-//! The P2P service as real processes on loopback: discovery, push, resend, key validation,
+//! The P2P service in-process on loopback listeners: discovery, push, resend, key validation,
 //! whitelist, garbage, and replicas sharing a database.
 
 mod discovery;

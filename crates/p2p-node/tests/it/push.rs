@@ -8,7 +8,9 @@ use tm_client::ClientError;
 use tm_core::seal::PrivacyMetadata;
 use tm_core::{KeyPair, Keyring, PayloadCodec, PublicKey, TxHash};
 
-use crate::support::{block_on, client, p2p_node, party, stored_count};
+use tm_dev_support::{block_on, Service};
+
+use crate::support::{client, p2p_node, party, stored_count};
 
 /// A payload from a foreign sender to the node's key, as that sender pushes it.
 fn pushed_to(recipient: &PublicKey, message: &[u8]) -> tm_core::EncodedPayload {
@@ -70,11 +72,7 @@ fn payloads_pushed_in_legacy_and_cbor_are_stored_and_can_be_resent() {
 
 #[test]
 fn a_real_tessera_payload_is_stored_under_its_hash() {
-    let vectors = std::env::var("TM_VECTORS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors")
-        });
+    let vectors = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
     let text =
         std::fs::read_to_string(vectors.join("payloads/constellation-7nodes-legacy-payloads.json"))
             .expect("test vectors");
@@ -209,14 +207,14 @@ fn a_push_batch_stores_every_payload_or_none() {
 
 #[test]
 fn resend_batch_pushes_a_recipients_transactions_to_its_node() {
-    let mut a = tm_testkit::TestNode::new("resend-a", 1, &[]);
+    let mut a = tm_dev_support::TestNode::new("resend-a", 1, &[]);
+    a.start(Service::P2p);
     let a_url = a.p2p_url();
-    a.start("p2p-node", Some(&a_url));
     let b = p2p_node("resend-b", std::slice::from_ref(&a_url));
     let b_url = b.p2p_url();
     let b_key = b.keys[0].public.clone();
     assert!(
-        tm_testkit::eventually(crate::support::DISCOVERY, || crate::support::knows(
+        tm_dev_support::eventually(crate::support::DISCOVERY, || crate::support::knows(
             &a_url, &b_key, &b_url
         )),
         "A never learned B"

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use tm_testkit::{eventually, postgres_schema, psql, TestNode};
+use tm_dev_support::postgres::{psql, Schema};
+use tm_dev_support::{eventually, Service, TestNode};
 
 fn status(url: &str) -> u16 {
     reqwest::blocking::get(url).map_or(0, |r| r.status().as_u16())
@@ -12,17 +13,16 @@ fn status(url: &str) -> u16 {
 #[test]
 fn readiness_follows_the_enclave_and_the_database() {
     let mut node = TestNode::new("ready", 1, &[]);
-    let (url, user, password) = postgres_schema("readiness");
-    node.use_database(&url, Some(&user), Some(&password));
+    let schema = Schema::create("readiness");
+    node.use_postgres(&schema);
     node.use_remote_enclave();
-    node.start_enclave();
+    node.start(Service::Enclave).start(Service::P2p);
     let base = node.p2p_url();
-    node.start("p2p-node", Some(&base));
     let ready = format!("{base}readiness");
     let up = format!("{base}upcheck");
     assert_eq!(status(&ready), 200);
 
-    node.stop("enclave");
+    node.stop(Service::Enclave);
     assert!(eventually(Duration::from_secs(10), || status(&ready) == 503));
     let body = reqwest::blocking::get(&ready)
         .and_then(|r| r.text())
@@ -30,16 +30,11 @@ fn readiness_follows_the_enclave_and_the_database() {
     assert!(body.contains("enclave"), "{body}");
     assert_eq!(status(&up), 200, "liveness does not depend on the enclave");
 
-    node.start_enclave();
+    node.start(Service::Enclave);
     assert!(eventually(Duration::from_secs(10), || status(&ready) == 200));
 
     // The database loses its tables: not ready, still alive.
-    let schema = url
-        .rsplit("currentSchema=")
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    assert!(psql(&format!("DROP SCHEMA {schema} CASCADE")));
+    assert!(psql(&format!("DROP SCHEMA {} CASCADE", schema.name)));
     assert!(eventually(Duration::from_secs(10), || status(&ready) == 503));
     assert_eq!(status(&up), 200);
 }

@@ -1,33 +1,25 @@
-//! Two p2p-node replicas of one node on one PostgreSQL database: what one learns, the other
-//! answers.
+//! Two P2P replicas of one node (two instances of the service on two listeners) on one
+//! PostgreSQL database: what one learns, the other answers.
 
-use tm_testkit::{eventually, postgres_schema, TestNode};
+use tm_dev_support::postgres::Schema;
+use tm_dev_support::{eventually, Service, TestNode};
 
 use crate::support::{knows, party, DISCOVERY};
 
 #[test]
 fn two_replicas_on_one_postgresql_answer_the_same_party_info() {
     let mut node = TestNode::new("replicated", 1, &[]);
-    let (url, user, password) = postgres_schema("p2p_replicas");
-    node.use_database(&url, Some(&user), Some(&password));
+    node.use_postgres(&Schema::create("p2p_replicas"));
     // Replica 1 listens on the advertised address (standing in for the load balancer);
-    // replica 2 binds its own port and advertises the same address, as the HA guide says.
+    // replica 2 listens on its own port and advertises the same address, as the HA guide says.
     let advertised = node.p2p_url();
-    node.start_instance("p2p-node", "replica-1", &[], Some(&advertised));
-    let second_port = tm_testkit::free_port();
-    let second = format!("http://127.0.0.1:{second_port}/");
-    let binding = format!("serverConfigs[0].bindingAddress=http://127.0.0.1:{second_port}");
-    node.start_instance(
-        "p2p-node",
-        "replica-2",
-        &["-o".to_owned(), binding],
-        Some(&second),
-    );
+    node.start(Service::P2p);
+    let second = node.start_replica(Service::P2p);
 
     // A peer announces itself to replica 1 only.
     let mut peer = TestNode::new("peer", 1, std::slice::from_ref(&advertised));
+    peer.start(Service::P2p);
     let peer_url = peer.p2p_url();
-    peer.start("p2p-node", Some(&peer_url));
     let key = peer.keys[0].public.clone();
     assert!(
         eventually(DISCOVERY, || knows(&advertised, &key, &peer_url)),

@@ -2,22 +2,21 @@
 
 use tm_core::partyinfo::{PartyInfo, Recipient};
 use tm_core::KeyPair;
-use tm_testkit::{eventually, TestNode};
+use tm_dev_support::{block_on, eventually, Service, TestNode};
 
-use crate::support::{block_on, client, knows, party, DISCOVERY};
+use crate::support::{client, knows, party, DISCOVERY};
 
 #[test]
 fn with_key_validation_a_peer_cannot_claim_a_key_it_does_not_hold() {
     let mut validator = TestNode::new("validator", 1, &[]);
-    validator.config["features"] = serde_json::json!({ "enableRemoteKeyValidation": true });
-    validator.write_config();
+    validator.config.features.enable_remote_key_validation = true;
+    validator.start(Service::P2p);
     let v_url = validator.p2p_url();
-    validator.start("p2p-node", Some(&v_url));
 
     // An honest node that does not know the validator yet (no peers).
     let mut honest = TestNode::new("honest", 1, &[]);
+    honest.start(Service::P2p);
     let h_url = honest.p2p_url();
-    honest.start("p2p-node", Some(&h_url));
 
     // Someone announces the honest node's URL with a key it does not hold.
     let stolen = KeyPair::generate().expect("key").public;
@@ -39,10 +38,9 @@ fn with_key_validation_a_peer_cannot_claim_a_key_it_does_not_hold() {
     assert!(!knows(&v_url, &stolen, &h_url));
 
     // The honest node's own announcement validates.
-    honest.config["peer"] = serde_json::json!([{ "url": v_url }]);
-    honest.write_config();
-    honest.stop("p2p-node");
-    honest.start("p2p-node", Some(&h_url));
+    honest.set_peers(std::slice::from_ref(&v_url));
+    honest.stop(Service::P2p);
+    honest.start(Service::P2p);
     let real = honest.keys[0].public.clone();
     assert!(
         eventually(DISCOVERY, || knows(&v_url, &real, &h_url)),
@@ -56,10 +54,9 @@ fn with_key_validation_a_peer_cannot_claim_a_key_it_does_not_hold() {
 fn with_the_whitelist_on_others_get_401() {
     // The only allowed peer is another loopback address that nothing listens on.
     let mut guarded = TestNode::new("guarded", 1, &["http://127.0.0.2:9/".to_owned()]);
-    guarded.config["useWhiteList"] = serde_json::json!(true);
-    guarded.write_config();
+    guarded.config.use_white_list = true;
+    guarded.start(Service::P2p);
     let url = guarded.p2p_url();
-    guarded.start("p2p-node", Some(&url));
     let http = reqwest::blocking::Client::new();
     let response = http.get(format!("{url}partyinfo")).send().expect("request");
     assert_eq!(response.status(), 401);
@@ -76,10 +73,9 @@ fn with_the_whitelist_on_others_get_401() {
 
     // A node whose whitelist lists localhost lets us in.
     let mut open = TestNode::new("open", 1, &["http://localhost:9/".to_owned()]);
-    open.config["useWhiteList"] = serde_json::json!(true);
-    open.write_config();
+    open.config.use_white_list = true;
+    open.start(Service::P2p);
     let open_url = open.p2p_url();
-    open.start("p2p-node", Some(&open_url));
     assert_eq!(
         http.get(format!("{open_url}partyinfo"))
             .send()
@@ -93,10 +89,9 @@ fn with_the_whitelist_on_others_get_401() {
 fn with_discovery_disabled_only_configured_peers_may_announce_themselves() {
     let known = "http://127.0.0.1:9/".to_owned();
     let mut closed = TestNode::new("closed", 1, std::slice::from_ref(&known));
-    closed.config["disablePeerDiscovery"] = serde_json::json!(true);
-    closed.write_config();
+    closed.config.disable_peer_discovery = true;
+    closed.start(Service::P2p);
     let url = closed.p2p_url();
-    closed.start("p2p-node", Some(&url));
 
     let stranger_key = KeyPair::generate().expect("key").public;
     let stranger = PartyInfo {

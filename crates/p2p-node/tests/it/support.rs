@@ -1,22 +1,13 @@
-//! Helpers over tm-testkit for P2P tests.
+//! Helpers over tm-dev-support for P2P tests.
 
 use std::time::Duration;
 
 use tm_client::p2p::{P2pClient, P2pTimeouts, PartyInfoJson};
 use tm_core::PublicKey;
-use tm_testkit::TestNode;
+use tm_dev_support::{Service, TestNode};
 
 /// How long discovery may take: a few 1 s intervals.
 pub const DISCOVERY: Duration = Duration::from_secs(20);
-
-/// Runs an async client call from a synchronous test.
-pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(future)
-}
 
 pub fn client() -> P2pClient {
     P2pClient::new(P2pTimeouts::default()).expect("client")
@@ -37,19 +28,17 @@ pub fn knows(url: &str, key: &PublicKey, owner: &str) -> bool {
         .any(|k| &k.key == key && k.url == owner)
 }
 
-/// A node running its own p2p-node (in-process enclave) with these bootstrap peers.
+/// A node running its P2P service (keys held in-process) with these bootstrap peers.
 pub fn p2p_node(name: &str, peers: &[String]) -> TestNode {
     let mut node = TestNode::new(name, 1, peers);
-    let url = node.p2p_url();
-    node.start("p2p-node", Some(&url));
+    node.start(Service::P2p);
     node
 }
 
 /// How many transactions the node's SQLite database holds (read with our store crate).
 pub fn stored_count(node: &TestNode) -> u64 {
-    let db = node.dir.path().join("tm.db");
     let store = tm_store::Store::connect(
-        &format!("jdbc:sqlite:{}", db.display()),
+        &format!("jdbc:sqlite:{}", node.sqlite_path().display()),
         None,
         None,
         false,

@@ -5,7 +5,9 @@ use tm_client::q2t::{MediaType, Method, RawRequest, SendRequest, JSON, OCTET_STR
 use tm_client::ClientError;
 use tm_core::KeyPair;
 
-use crate::support::{block_on, key, stored_count, Pair, PairOptions};
+use tm_dev_support::{block_on, Service};
+
+use crate::support::{key, stored_count, Pair, PairOptions};
 
 fn status_of(error: &ClientError) -> u16 {
     match error {
@@ -41,7 +43,7 @@ fn unknown_recipient_is_404_and_offline_recipient_is_410_with_no_row_left() {
         );
     });
     assert_eq!(stored_count(&pair.a), 0);
-    pair.b.stop("p2p-node");
+    pair.b.stop(Service::P2p);
     block_on(async {
         let error = a
             .send(

@@ -1,5 +1,5 @@
-//! The Q2T service as real processes: two nodes on loopback, each running `p2p-node` and
-//! `q2t-api` on SQLite. Build the binaries first: `cargo build --workspace --bins`.
+//! The Q2T service on real sockets: two nodes on loopback, each running its P2P and Q2T
+//! services in-process on SQLite.
 
 mod failures;
 mod raw;

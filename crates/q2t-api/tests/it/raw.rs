@@ -7,7 +7,9 @@ use tm_client::q2t::{
 };
 use tm_core::TxHash;
 
-use crate::support::{block_on, key, Pair, PairOptions};
+use tm_dev_support::block_on;
+
+use crate::support::{key, Pair, PairOptions};
 
 #[test]
 fn storeraw_then_sendsignedtx_in_json_and_octet_stream() {

@@ -6,7 +6,9 @@ use tm_client::q2t::{
 };
 use tm_core::TxHash;
 
-use crate::support::{block_on, key, Pair, PairOptions};
+use tm_dev_support::block_on;
+
+use crate::support::{key, Pair, PairOptions};
 
 #[test]
 fn send_a_to_b_in_every_media_type_and_receive_on_both_sides() {

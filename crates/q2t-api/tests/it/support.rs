@@ -1,23 +1,13 @@
-//! Two real nodes on loopback: each runs `p2p-node` and `q2t-api` on its own SQLite file.
+//! Two real nodes on loopback: each runs its P2P and Q2T services in-process on its own SQLite
+//! file.
 
-use std::future::Future;
 use std::time::Duration;
 
-use serde_json::json;
 use tm_client::p2p::{P2pClient, P2pTimeouts};
 use tm_client::q2t::Q2tClient;
+use tm_config::AppType;
 use tm_core::PublicKey;
-use tm_testkit::TestNode;
-
-/// Runs a future to completion on a fresh runtime (the tests are synchronous because the
-/// test kit blocks).
-pub fn block_on<F: Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(future)
-}
+use tm_dev_support::{block_on, Service, TestNode};
 
 /// The default public key of a node.
 pub fn key(node: &TestNode) -> PublicKey {
@@ -52,41 +42,23 @@ impl Pair {
     pub fn start(options: PairOptions) -> Self {
         let mut a = TestNode::new("a", 1, &[]);
         let mut b = TestNode::new("b", 1, &[a.p2p_url()]);
-        a.config["peer"] = json!([{ "url": b.p2p_url() }]);
+        a.set_peers(&[b.p2p_url()]);
         if let Some(ms) = options.a_interval_ms {
-            a.config["serverConfigs"][0]["properties"]["partyInfoInterval"] = json!(ms.to_string());
+            a.configure(|c| c.property(AppType::P2P, "partyInfoInterval", &ms.to_string()));
         }
         if options.a_unix_socket {
-            let socket = a.dir.path().join("tm.ipc");
-            a.config["serverConfigs"][1]["serverAddress"] =
-                json!(format!("unix:{}", socket.display()));
+            a.use_q2t_unix_socket();
         }
         for node in [&mut a, &mut b] {
-            if options.privacy_enhancements {
-                node.config["features"] = json!({ "enablePrivacyEnhancements": true });
-            }
-            node.write_config();
+            node.config.features.enable_privacy_enhancements = options.privacy_enhancements;
         }
-        b.start("p2p-node", Some(&b.p2p_url()));
-        a.start("p2p-node", Some(&a.p2p_url()));
-        let b_url = b.q2t_url();
-        b.start("q2t-api", Some(&b_url));
-        if options.a_unix_socket {
-            let socket = a.dir.path().join("tm.ipc");
-            a.start("q2t-api", None);
-            let client = Q2tClient::unix(&socket).expect("unix client");
-            a.wait_until("q2t-api", Duration::from_secs(30), || {
-                block_on(client.upcheck()).is_ok()
-            });
-        } else {
-            let a_url = a.q2t_url();
-            a.start("q2t-api", Some(&a_url));
-        }
+        let mut services = vec![Service::P2p, Service::Q2t];
         if options.thirdparty {
-            for node in [&mut a, &mut b] {
-                let url = node.thirdparty_url();
-                node.start("thirdparty-api", Some(&url));
-            }
+            services.push(Service::ThirdParty);
+        }
+        for service in services {
+            b.start(service);
+            a.start(service);
         }
         let pair = Self { a, b };
         pair.wait_for_discovery();
@@ -97,7 +69,7 @@ impl Pair {
         let p2p = P2pClient::new(P2pTimeouts::default()).expect("p2p client");
         for (node, other) in [(&self.a, &self.b), (&self.b, &self.a)] {
             let wanted = key(other);
-            let known = tm_testkit::eventually(Duration::from_secs(30), || {
+            let known = tm_dev_support::eventually(Duration::from_secs(30), || {
                 block_on(p2p.party_info_json(&node.p2p_url()))
                     .is_ok_and(|info| info.keys.iter().any(|k| k.key == wanted))
             });
@@ -118,16 +90,12 @@ impl Pair {
 
 /// A Q2T client of `node`, over whatever its config serves Q2T on.
 pub fn q2t(node: &TestNode) -> Q2tClient {
-    let address = node.config["serverConfigs"][1]["serverAddress"]
-        .as_str()
-        .expect("Q2T serverAddress")
-        .to_owned();
-    Q2tClient::new(&address).expect("q2t client")
+    Q2tClient::new(&node.q2t_url()).expect("q2t client")
 }
 
 /// How many transactions `node`'s database holds.
 pub fn stored_count(node: &TestNode) -> u64 {
-    let url = format!("jdbc:sqlite:{}", node.dir.path().join("tm.db").display());
+    let url = format!("jdbc:sqlite:{}", node.sqlite_path().display());
     let store = tm_store::Store::connect(&url, None, None, false, 1).expect("open the node's db");
     store.count_payloads().expect("count")
 }

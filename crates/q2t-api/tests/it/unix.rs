@@ -3,7 +3,9 @@
 
 use tm_client::q2t::{MediaType, SendRequest, StoreRawRequest};
 
-use crate::support::{block_on, key, Pair, PairOptions};
+use tm_dev_support::block_on;
+
+use crate::support::{key, Pair, PairOptions};
 
 #[test]
 fn q2t_over_a_unix_socket_sends_and_receives() {

@@ -27,12 +27,9 @@ fn fixture(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// `shared/vectors` beside the repository, or `TM_VECTORS_DIR`.
+/// `testdata/` at the root of the repository (see `testdata/README.md`).
 fn vectors_dir() -> PathBuf {
-    match std::env::var("TM_VECTORS_DIR") {
-        Ok(dir) => PathBuf::from(dir),
-        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"),
-    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
 }
 
 /// The 12 real LEGACY payloads a Constellation/7nodes network wrote: (hash, encoded bytes).

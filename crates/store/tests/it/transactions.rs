@@ -64,6 +64,35 @@ both_backends! {
         assert_eq!(db.store.count_payloads().expect("count"), 1);
     }
 
+    fn a_batch_is_stored_whole(db) {
+        let first = payload("batch_whole_1", &[1]);
+        let second = payload("batch_whole_2", &[1, 2]);
+        let outcomes = db.store.store_payloads(&[first.clone(), second.clone()]).expect("batch");
+        assert_eq!(outcomes, vec![StoreOutcome::Inserted, StoreOutcome::Inserted]);
+        assert!(db.store.find_payload(&first.hash()).expect("find").is_some());
+        assert!(db.store.find_payload(&second.hash()).expect("find").is_some());
+        assert_eq!(db.store.count_payloads().expect("count"), 2);
+    }
+
+    fn a_batch_with_a_refused_payload_stores_nothing(db) {
+        let held = payload("batch_held", &[1]);
+        db.store.store_payload(&held).expect("store");
+        let before = db.raw_row(&held.hash());
+        // The first entry is new, the second conflicts with the row we hold.
+        let fresh = payload("batch_fresh", &[1]);
+        let mut conflicting = copy_for(&payload("batch_held", &[2]), 2);
+        conflicting.sender = key(0x77);
+        match db.store.store_payloads(&[fresh.clone(), conflicting]) {
+            Err(StoreError::InvalidExistingTransaction { hash }) => {
+                assert_eq!(hash, held.hash().to_base64())
+            }
+            other => panic!("expected InvalidExistingTransaction, got {other:?}"),
+        }
+        assert!(db.store.find_payload(&fresh.hash()).expect("find").is_none(), "first entry rolled back");
+        assert_eq!(db.store.count_payloads().expect("count"), 1);
+        assert_eq!(db.raw_row(&held.hash()), before, "held row unchanged");
+    }
+
     fn conflicting_existing_transaction_is_refused(db) {
         let p = payload("conflict", &[1]);
         db.store.store_payload(&p).expect("store");

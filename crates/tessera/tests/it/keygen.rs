@@ -4,7 +4,7 @@ use std::process::{Command, Stdio};
 use tm_core::keyfile::{parse_public_key_file, PrivateKeyFile};
 
 fn keygen(args: &[&str], stdin: &str) -> std::process::Output {
-    let mut child = Command::new(tm_testkit::binary("tessera"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -122,7 +122,7 @@ fn keygen_can_add_the_keys_to_a_config() {
 #[test]
 fn version_prints_the_version() {
     for word in ["version", "-version", "--version"] {
-        let out = Command::new(tm_testkit::binary("tessera"))
+        let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
             .arg(word)
             .output()
             .expect("runs");

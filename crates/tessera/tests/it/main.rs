@@ -1,5 +1,6 @@
-//! The `tessera` launcher as a real process: keygen, version, and two all-in-one nodes that
-//! discover each other and exchange a transaction.
+//! The `tessera` launcher: its binary's command line as a real process (keygen, version,
+//! `--dump-config`, `--migrate-only`), and two all-in-one nodes, in-process, that discover each
+//! other and exchange a transaction.
 
 mod keygen;
 mod node;

@@ -1,15 +1,14 @@
+//! The all-in-one launcher: two nodes that discover each other and exchange a transaction
+//! (in-process, through `tessera::start`), and the `tessera` binary's config handling:
+//! `--dump-config`, exit codes, `--migrate-only`.
+
+use std::process::Command;
 use std::time::Duration;
 
 use tm_client::q2t::{MediaType, Q2tClient, SendRequest};
-use tm_testkit::{eventually, http_ok, upcheck, TestNode};
-
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(future)
-}
+use tm_config::cli::Exit;
+use tm_config::Secret;
+use tm_dev_support::{block_on, eventually, http_ok, upcheck, Service, TestNode};
 
 fn knows(p2p: &str, key: &tm_core::PublicKey) -> bool {
     reqwest::blocking::get(format!("{p2p}partyinfo"))
@@ -17,16 +16,30 @@ fn knows(p2p: &str, key: &tm_core::PublicKey) -> bool {
         .is_ok_and(|info| info.keys.iter().any(|k| &k.key == key))
 }
 
+/// Starts every interface of `node` in one server, as the `tessera` binary does.
+fn start_all_in_one(node: &mut TestNode) {
+    node.start_with(
+        &[Service::P2p, Service::Q2t, Service::ThirdParty],
+        |config, listeners| {
+            let listeners = listeners
+                .into_iter()
+                .map(|(service, listener)| (service.app(), listener))
+                .collect();
+            tessera::start(config, listeners)
+        },
+    );
+}
+
 #[test]
 fn two_all_in_one_nodes_exchange_a_transaction() {
     let mut b = TestNode::new("tessera-b", 1, &[]);
+    start_all_in_one(&mut b);
     let b_p2p = b.p2p_url();
-    b.start("tessera", Some(&b_p2p));
     let mut a = TestNode::new("tessera-a", 1, std::slice::from_ref(&b_p2p));
+    start_all_in_one(&mut a);
     let a_p2p = a.p2p_url();
-    a.start("tessera", Some(&a_p2p));
 
-    // One process serves every interface of the config.
+    // One server serves every interface of the config.
     for node in [&a, &b] {
         assert!(upcheck(&node.q2t_url()), "Q2T of {}", node.name);
         assert!(
@@ -57,12 +70,14 @@ fn two_all_in_one_nodes_exchange_a_transaction() {
 #[test]
 fn dump_config_prints_the_effective_config_without_secrets() {
     let mut node = TestNode::new("dump", 1, &[]);
-    node.config["jdbc"]["password"] = serde_json::json!("db-s3cret");
-    node.write_config();
-    let out = std::process::Command::new(tm_testkit::binary("tessera"))
+    node.config.jdbc.as_mut().expect("jdbc").password = Some(Secret::new("db-s3cret"));
+    let path = node.write_config();
+    let written = std::fs::read_to_string(&path).expect("config file");
+    assert!(written.contains("db-s3cret"), "the file holds the password");
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args([
             "-configfile",
-            &node.config_path().display().to_string(),
+            &path.display().to_string(),
             "-o",
             "jdbc.autoCreateTables=false",
             "--dump-config",
@@ -78,7 +93,7 @@ fn dump_config_prints_the_effective_config_without_secrets() {
     assert!(!text.contains("db-s3cret"), "{text}");
     let json: serde_json::Value = serde_json::from_str(&text).expect("json");
     assert_eq!(json["jdbc"]["autoCreateTables"], false);
-    let bad = std::process::Command::new(tm_testkit::binary("tessera"))
+    let bad = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(["-configfile", "/nonexistent/tessera.json"])
         .output()
         .expect("runs");
@@ -92,20 +107,23 @@ fn dump_config_prints_the_effective_config_without_secrets() {
 #[test]
 fn migrate_only_creates_the_tables_services_without_auto_create_need() {
     let mut node = TestNode::new("migrate", 1, &[]);
-    node.config["jdbc"]["autoCreateTables"] = serde_json::json!(false);
-    node.write_config();
-    let config = node.config_path().display().to_string();
-    // Without tables, a service refuses to start, with Tessera's message.
-    let refused = std::process::Command::new(tm_testkit::binary("p2p-node"))
-        .args(["-configfile", &config])
-        .current_dir(node.dir.path())
-        .output()
-        .expect("runs");
-    assert_eq!(refused.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("has not been setup correctly"));
+    node.config.jdbc.as_mut().expect("jdbc").auto_create_tables = false;
+    // Without tables, a service refuses to start, with Tessera's message and exit code.
+    let refused = node.try_start(Service::P2p).expect_err("no tables");
+    assert_eq!(refused.exit(), Exit::Failure);
+    assert_eq!(refused.exit().code(), 2);
+    assert!(
+        refused.to_string().contains("has not been setup correctly"),
+        "{refused}"
+    );
 
-    let migrated = std::process::Command::new(tm_testkit::binary("tessera"))
-        .args(["-configfile", &config, "--migrate-only"])
+    let config = node.write_config();
+    let migrated = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "-configfile",
+            &config.display().to_string(),
+            "--migrate-only",
+        ])
         .current_dir(node.dir.path())
         .output()
         .expect("runs");
@@ -116,7 +134,6 @@ fn migrate_only_creates_the_tables_services_without_auto_create_need() {
     );
     assert!(String::from_utf8_lossy(&migrated.stdout).contains("migrations applied"));
 
-    let url = node.p2p_url();
-    node.start("p2p-node", Some(&url));
-    assert!(http_ok(&format!("{url}readiness")));
+    node.start(Service::P2p);
+    assert!(http_ok(&format!("{}readiness", node.p2p_url())));
 }

@@ -3,29 +3,18 @@
 
 use std::time::Duration;
 
-use serde_json::json;
 use tm_client::q2t::{MediaType, Method, Q2tClient, RawRequest, StoreRawRequest};
-use tm_testkit::TestNode;
-
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(future)
-}
+use tm_dev_support::{block_on, Service, TestNode};
 
 #[test]
 fn keys_partyinfo_keys_and_storeraw_for_sendsignedtx() {
     let mut a = TestNode::new("tp-a", 2, &[]);
     let mut b = TestNode::new("tp-b", 1, &[a.p2p_url()]);
-    a.config["peer"] = json!([{ "url": b.p2p_url() }]);
-    a.write_config();
+    a.set_peers(&[b.p2p_url()]);
     for node in [&mut b, &mut a] {
-        let (p2p, q2t, tp) = (node.p2p_url(), node.q2t_url(), node.thirdparty_url());
-        node.start("p2p-node", Some(&p2p));
-        node.start("q2t-api", Some(&q2t));
-        node.start("thirdparty-api", Some(&tp));
+        node.start(Service::P2p)
+            .start(Service::Q2t)
+            .start(Service::ThirdParty);
     }
     let third_a = Q2tClient::tcp(&a.thirdparty_url()).expect("client");
     let q2t_a = Q2tClient::tcp(&a.q2t_url()).expect("client");
@@ -43,7 +32,7 @@ fn keys_partyinfo_keys_and_storeraw_for_sendsignedtx() {
 
     // Discovery brings B's key into A's party info keys (ours first).
     let mut known = Vec::new();
-    let learned = tm_testkit::eventually(Duration::from_secs(30), || {
+    let learned = tm_dev_support::eventually(Duration::from_secs(30), || {
         known = block_on(third_a.party_info_keys())
             .map(|r| r.keys.into_iter().map(|k| k.key).collect())
             .unwrap_or_default();

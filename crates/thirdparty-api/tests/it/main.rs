@@ -1,4 +1,4 @@
-//! The ThirdParty service as a real process beside `p2p-node` and `q2t-api`. Build the
-//! binaries first: `cargo build --workspace --bins`.
+//! The ThirdParty service in-process beside the node's P2P and Q2T services, on loopback
+//! listeners.
 
 mod keys;

@@ -1,0 +1,462 @@
+//! Receiving pushes (`TransactionManagerImpl.storePayload`): a new hash is stored, a second push
+//! of the same transaction merges its box in, and the privacy checks refuse or drop what does
+//! not line up with what the node holds.
+
+use std::collections::BTreeSet;
+
+use tm_core::payload::{Nonce, SecurityHash};
+use tm_core::seal::PrivacyMetadata;
+use tm_core::{EncodedPayload, ErrorKind, PrivacyMode, PublicKey, TxHash};
+use tm_manager::push::PushOutcome;
+
+use crate::support::{failure, generate_keys, Outsider, TestNode};
+
+fn psv(affected: Vec<(TxHash, EncodedPayload)>, exec_hash: &[u8]) -> PrivacyMetadata {
+    PrivacyMetadata {
+        privacy_mode: PrivacyMode::PrivateStateValidation,
+        affected,
+        exec_hash: exec_hash.to_vec(),
+        ..PrivacyMetadata::default()
+    }
+}
+
+fn party_protection(affected: Vec<(TxHash, EncodedPayload)>) -> PrivacyMetadata {
+    PrivacyMetadata {
+        privacy_mode: PrivacyMode::PartyProtection,
+        affected,
+        ..PrivacyMetadata::default()
+    }
+}
+
+fn copy_for(payload: &EncodedPayload, key: &PublicKey) -> EncodedPayload {
+    payload.for_recipient(key).expect("a recipient")
+}
+
+async fn push(node: &TestNode, payload: EncodedPayload) -> PushOutcome {
+    let hash = payload.hash();
+    let (reported, outcome) = node
+        .node
+        .receive_push(payload)
+        .await
+        .expect("the push is accepted");
+    assert_eq!(reported, hash);
+    outcome
+}
+
+fn affected_hashes(payload: &EncodedPayload) -> Vec<TxHash> {
+    payload
+        .affected_contract_transactions
+        .keys()
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_second_push_of_the_same_transaction_merges_its_box() {
+    let b = TestNode::start(2).await;
+    let (b1, b2) = (b.keys[0].public.clone(), b.keys[1].public.clone());
+    let sender = Outsider::new();
+    let full = sender.seal(
+        b"for both",
+        &[b1.clone(), b2.clone()],
+        &PrivacyMetadata::default(),
+    );
+    let hash = full.hash();
+
+    assert_eq!(push(&b, copy_for(&full, &b1)).await, PushOutcome::Stored);
+    assert_eq!(
+        b.node.participants(&hash).await.expect("held"),
+        vec![b1.clone()]
+    );
+    // The same copy again changes nothing.
+    assert_eq!(push(&b, copy_for(&full, &b1)).await, PushOutcome::Unchanged);
+
+    // The other key's copy is merged in: its box and key go first.
+    assert_eq!(push(&b, copy_for(&full, &b2)).await, PushOutcome::Stored);
+    let merged = b.stored(&hash).await.expect("held");
+    assert_eq!(merged.recipient_keys, vec![b2.clone(), b1.clone()]);
+    assert_eq!(
+        merged.recipient_boxes,
+        vec![
+            copy_for(&full, &b2).recipient_boxes[0].clone(),
+            copy_for(&full, &b1).recipient_boxes[0].clone(),
+        ]
+    );
+    assert_eq!(b.stored_count().await, 1);
+    for key in [b1.clone(), b2] {
+        let received = b
+            .node
+            .receive(&hash, Some(key.clone()), false)
+            .await
+            .expect("each key opens its box");
+        assert_eq!(received.payload, b"for both");
+        assert_eq!(received.sender, sender.key());
+        assert_eq!(received.managed_parties.len(), 2);
+    }
+    assert_eq!(push(&b, copy_for(&full, &b1)).await, PushOutcome::Unchanged);
+}
+
+#[tokio::test]
+async fn a_push_that_differs_from_the_stored_copy_is_refused_and_changes_nothing() {
+    let b = TestNode::start(2).await;
+    let (b1, b2) = (b.keys[0].public.clone(), b.keys[1].public.clone());
+    let sender = Outsider::new();
+    let full = sender.seal(
+        b"original",
+        &[b1.clone(), b2.clone()],
+        &PrivacyMetadata::default(),
+    );
+    let hash = full.hash();
+    push(&b, copy_for(&full, &b1)).await;
+    let before = b.stored(&hash).await.expect("held");
+
+    // Same cipher text (so the same hash), but not the same transaction.
+    let second = copy_for(&full, &b2);
+    let impostor = generate_keys(1).remove(0).public;
+    let forgeries: Vec<(&str, EncodedPayload)> = vec![
+        (
+            "another sender",
+            EncodedPayload {
+                sender: impostor,
+                ..second.clone()
+            },
+        ),
+        (
+            "another cipher text nonce",
+            EncodedPayload {
+                cipher_text_nonce: Nonce(vec![7; 24]),
+                ..second.clone()
+            },
+        ),
+        (
+            "another recipient nonce",
+            EncodedPayload {
+                recipient_nonce: Nonce(vec![9; 24]),
+                ..second.clone()
+            },
+        ),
+    ];
+    for (what, forged) in forgeries {
+        assert_eq!(forged.hash(), hash, "{what}");
+        let (kind, message) = failure(b.node.receive_push(forged).await);
+        assert_eq!(kind, ErrorKind::Internal, "{what}: {message}");
+        assert!(
+            message.contains("Invalid existing transaction"),
+            "{what}: {message}"
+        );
+        assert_eq!(b.stored(&hash).await.as_ref(), Some(&before), "{what}");
+    }
+
+    // A different box for a key already held does not replace the stored one.
+    let resealed = sender.seal(
+        b"original",
+        std::slice::from_ref(&b1),
+        &PrivacyMetadata::default(),
+    );
+    let other_box = EncodedPayload {
+        recipient_boxes: copy_for(&resealed, &b1).recipient_boxes,
+        ..copy_for(&full, &b1)
+    };
+    assert_ne!(other_box.recipient_boxes, before.recipient_boxes);
+    assert_eq!(push(&b, other_box).await, PushOutcome::Unchanged);
+    assert_eq!(b.stored(&hash).await.as_ref(), Some(&before));
+    assert_eq!(b.stored_count().await, 1);
+}
+
+#[tokio::test]
+async fn enhanced_privacy_pushes_are_refused_when_enhancements_are_off() {
+    let b = TestNode::start_with(1, |s| s.privacy_enhancements = false).await;
+    let sender = Outsider::new();
+    let protected = sender.seal(b"protected", &[b.key()], &party_protection(Vec::new()));
+    let (kind, message) = failure(b.node.receive_push(copy_for(&protected, &b.key())).await);
+    assert_eq!(kind, ErrorKind::Forbidden, "{message}");
+    assert_eq!(message, "Enhanced Privacy is not enabled");
+    assert_eq!(b.stored_count().await, 0);
+
+    // Standard private transactions are still stored.
+    let plain = sender.seal(b"plain", &[b.key()], &PrivacyMetadata::default());
+    assert_eq!(
+        push(&b, copy_for(&plain, &b.key())).await,
+        PushOutcome::Stored
+    );
+    assert_eq!(b.stored_count().await, 1);
+}
+
+#[tokio::test]
+async fn psv_pushes_need_every_affected_transaction_with_matching_recipients_and_hashes() {
+    let b = TestNode::start(1).await;
+    let b1 = b.key();
+    let sender = Outsider::new();
+    let first = sender.seal(
+        b"first",
+        std::slice::from_ref(&b1),
+        &psv(Vec::new(), b"exec-1"),
+    );
+    let affected = vec![(first.hash(), first.clone())];
+    let second = sender.seal(
+        b"second",
+        std::slice::from_ref(&b1),
+        &psv(affected.clone(), b"exec-2"),
+    );
+
+    // The affected transaction is not held yet: dropped without an error.
+    assert_eq!(push(&b, copy_for(&second, &b1)).await, PushOutcome::Ignored);
+    assert_eq!(b.stored_count().await, 0);
+
+    assert_eq!(push(&b, copy_for(&first, &b1)).await, PushOutcome::Stored);
+    assert_eq!(push(&b, copy_for(&second, &b1)).await, PushOutcome::Stored);
+    let stored = b.stored(&second.hash()).await.expect("held");
+    assert_eq!(affected_hashes(&stored), vec![first.hash()]);
+    assert_eq!(stored.exec_hash, b"exec-2");
+
+    // A security hash that does not verify.
+    let third = sender.seal(
+        b"third",
+        std::slice::from_ref(&b1),
+        &psv(affected.clone(), b"exec-3"),
+    );
+    let mut tampered = copy_for(&third, &b1);
+    tampered
+        .affected_contract_transactions
+        .insert(first.hash(), SecurityHash(vec![0; 64]));
+    let (kind, message) = failure(b.node.receive_push(tampered).await);
+    assert_eq!(kind, ErrorKind::Forbidden, "{message}");
+    assert!(
+        message.starts_with(&format!(
+            "Invalid security hashes identified for PSC TX {}",
+            third.hash()
+        )),
+        "{message}"
+    );
+    assert!(message.contains(&first.hash().to_base64()), "{message}");
+
+    // A recipient set other than the affected transaction's.
+    let outsider = generate_keys(1).remove(0).public;
+    let widened = sender.seal(
+        b"fourth",
+        &[b1.clone(), outsider],
+        &psv(affected, b"exec-4"),
+    );
+    let (kind, message) = failure(b.node.receive_push(copy_for(&widened, &b1)).await);
+    assert_eq!(kind, ErrorKind::Forbidden, "{message}");
+    assert_eq!(
+        message,
+        format!("Recipients mismatched for Affected Txn {}", first.hash())
+    );
+
+    assert_eq!(b.stored_count().await, 2);
+    assert!(b.stored(&third.hash()).await.is_none());
+    assert!(b.stored(&widened.hash()).await.is_none());
+}
+
+#[tokio::test]
+async fn party_protection_pushes_drop_affected_transactions_that_do_not_verify() {
+    let b = TestNode::start(1).await;
+    let b1 = b.key();
+    let sender = Outsider::new();
+    let first = sender.seal(
+        b"first",
+        std::slice::from_ref(&b1),
+        &party_protection(Vec::new()),
+    );
+    let never_pushed = sender.seal(
+        b"elsewhere",
+        std::slice::from_ref(&b1),
+        &party_protection(Vec::new()),
+    );
+    push(&b, copy_for(&first, &b1)).await;
+
+    // Valid: kept.
+    let valid = sender.seal(
+        b"valid",
+        std::slice::from_ref(&b1),
+        &party_protection(vec![(first.hash(), first.clone())]),
+    );
+    assert_eq!(push(&b, copy_for(&valid, &b1)).await, PushOutcome::Stored);
+    assert_eq!(
+        affected_hashes(&b.stored(&valid.hash()).await.expect("held")),
+        vec![first.hash()]
+    );
+
+    // A bad security hash and an affected transaction B does not hold: stored without them.
+    let both = sender.seal(
+        b"partly invalid",
+        std::slice::from_ref(&b1),
+        &party_protection(vec![
+            (first.hash(), first.clone()),
+            (never_pushed.hash(), never_pushed.clone()),
+        ]),
+    );
+    let mut tampered = copy_for(&both, &b1);
+    tampered
+        .affected_contract_transactions
+        .insert(first.hash(), SecurityHash(vec![1; 64]));
+    assert_eq!(push(&b, tampered).await, PushOutcome::Stored);
+    let stored = b.stored(&both.hash()).await.expect("held");
+    assert!(
+        stored.affected_contract_transactions.is_empty(),
+        "{:?}",
+        affected_hashes(&stored)
+    );
+    let received = b
+        .node
+        .receive(&both.hash(), None, false)
+        .await
+        .expect("B reads it");
+    assert_eq!(received.payload, b"partly invalid");
+    assert!(received.affected.is_empty());
+}
+
+#[tokio::test]
+async fn a_push_whose_privacy_mode_differs_from_an_affected_transaction_is_ignored() {
+    let b = TestNode::start(1).await;
+    let b1 = b.key();
+    let sender = Outsider::new();
+    let first = sender.seal(
+        b"first",
+        std::slice::from_ref(&b1),
+        &party_protection(Vec::new()),
+    );
+    push(&b, copy_for(&first, &b1)).await;
+
+    let mandatory = sender.seal(
+        b"mandatory",
+        std::slice::from_ref(&b1),
+        &PrivacyMetadata {
+            privacy_mode: PrivacyMode::MandatoryRecipients,
+            affected: vec![(first.hash(), first.clone())],
+            mandatory_recipients: BTreeSet::from([b1.clone()]),
+            ..PrivacyMetadata::default()
+        },
+    );
+    assert_eq!(
+        push(&b, copy_for(&mandatory, &b1)).await,
+        PushOutcome::Ignored
+    );
+    assert!(b.stored(&mandatory.hash()).await.is_none());
+    assert_eq!(b.stored_count().await, 1);
+}
+
+#[tokio::test]
+async fn a_push_batch_is_stored_all_or_nothing() {
+    let b = TestNode::start(1).await;
+    let b1 = b.key();
+    let sender = Outsider::new();
+    let seal = |message: &[u8]| {
+        copy_for(
+            &sender.seal(
+                message,
+                std::slice::from_ref(&b1),
+                &PrivacyMetadata::default(),
+            ),
+            &b1,
+        )
+    };
+    let held = seal(b"held");
+    push(&b, held.clone()).await;
+    let (first, second) = (seal(b"first"), seal(b"second"));
+
+    // One entry conflicts with the copy held: none of the batch is stored.
+    let conflicting = EncodedPayload {
+        cipher_text_nonce: Nonce(vec![3; 24]),
+        ..held.clone()
+    };
+    let (kind, message) = failure(
+        b.node
+            .receive_push_batch(vec![first.clone(), second.clone(), conflicting])
+            .await,
+    );
+    assert_eq!(kind, ErrorKind::Internal, "{message}");
+    assert!(
+        message.contains("Invalid existing transaction"),
+        "{message}"
+    );
+    assert_eq!(b.stored_count().await, 1);
+    assert!(b.stored(&first.hash()).await.is_none());
+    assert_eq!(b.stored(&held.hash()).await.as_ref(), Some(&held));
+
+    // One entry refused by the privacy checks: likewise.
+    let closed = TestNode::start_with(1, |s| s.privacy_enhancements = false).await;
+    let c1 = closed.key();
+    let plain = copy_for(
+        &sender.seal(
+            b"plain",
+            std::slice::from_ref(&c1),
+            &PrivacyMetadata::default(),
+        ),
+        &c1,
+    );
+    let protected = copy_for(
+        &sender.seal(
+            b"protected",
+            std::slice::from_ref(&c1),
+            &party_protection(Vec::new()),
+        ),
+        &c1,
+    );
+    let (kind, message) = failure(closed.node.receive_push_batch(vec![plain, protected]).await);
+    assert_eq!(kind, ErrorKind::Forbidden, "{message}");
+    assert_eq!(closed.stored_count().await, 0);
+
+    // A valid batch: new entries stored, the copy held unchanged, an ignorable one ignored.
+    let missing = sender.seal(
+        b"affected",
+        std::slice::from_ref(&b1),
+        &psv(Vec::new(), b"exec-a"),
+    );
+    let orphan = sender.seal(
+        b"orphan",
+        std::slice::from_ref(&b1),
+        &psv(vec![(missing.hash(), missing.clone())], b"exec-o"),
+    );
+    let outcomes = b
+        .node
+        .receive_push_batch(vec![
+            first.clone(),
+            held.clone(),
+            copy_for(&orphan, &b1),
+            second.clone(),
+        ])
+        .await
+        .expect("stored");
+    assert_eq!(
+        outcomes,
+        vec![
+            PushOutcome::Stored,
+            PushOutcome::Unchanged,
+            PushOutcome::Ignored,
+            PushOutcome::Stored,
+        ]
+    );
+    assert_eq!(b.stored_count().await, 3);
+    assert_eq!(b.stored(&first.hash()).await.as_ref(), Some(&first));
+    assert_eq!(b.stored(&second.hash()).await.as_ref(), Some(&second));
+    assert!(b.stored(&orphan.hash()).await.is_none());
+}
+
+#[tokio::test]
+async fn a_push_batch_may_hold_a_transaction_and_the_one_it_affects_in_any_order() {
+    let b = TestNode::start(1).await;
+    let b1 = b.key();
+    let sender = Outsider::new();
+    let first = sender.seal(
+        b"first",
+        std::slice::from_ref(&b1),
+        &psv(Vec::new(), b"exec-1"),
+    );
+    let second = sender.seal(
+        b"second",
+        std::slice::from_ref(&b1),
+        &psv(vec![(first.hash(), first.clone())], b"exec-2"),
+    );
+    // The dependant first: checked after the transaction it affects, as if that were stored.
+    let outcomes = b
+        .node
+        .receive_push_batch(vec![copy_for(&second, &b1), copy_for(&first, &b1)])
+        .await
+        .expect("batch");
+    assert_eq!(outcomes, vec![PushOutcome::Stored, PushOutcome::Stored]);
+    assert_eq!(b.stored_count().await, 2);
+    let stored = b.stored(&second.hash()).await.expect("held");
+    assert_eq!(affected_hashes(&stored), vec![first.hash()]);
+}
