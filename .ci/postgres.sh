@@ -3,8 +3,8 @@
 #   127.0.0.1:55432 only, role "tm" / password "tm-test-pw" (CREATEDB), database "tm",
 #   i.e. TM_TEST_POSTGRES_URL's default postgres://tm:tm-test-pw@127.0.0.1:55432/tm.
 # The cluster lives in target/pgdata and runs as the "postgres" system user (postgres refuses
-# to run as root). Installs PostgreSQL (and libpq-dev, which the diesel build links) from
-# Debian packages when missing.
+# to run as root). Installs PostgreSQL from Debian packages when missing (the services link
+# no system libpq: it is compiled in).
 #
 # Usage: bash .ci/postgres.sh [start|stop|restart|status]   (default: start)
 # "start" is idempotent: a server already running is left alone (role and database are
@@ -62,10 +62,6 @@ ensure_installed() {
     if ! BINDIR="$(find_bindir)"; then
         apt_install postgresql postgresql-client
         BINDIR="$(find_bindir)" || { log "PostgreSQL binaries not found after install"; exit 1; }
-    fi
-    # pq-sys (diesel's postgres backend) links against the system libpq.
-    if command -v dpkg >/dev/null && ! dpkg -s libpq-dev >/dev/null 2>&1; then
-        apt_install libpq-dev
     fi
     if ! id "$OS_USER" >/dev/null 2>&1; then
         if [ "$(id -u)" -eq 0 ]; then

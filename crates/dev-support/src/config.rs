@@ -2,7 +2,7 @@
 //!
 //! [`NodeConfig`] builds a [`tm_config::Config`] in Rust: no hand-written Tessera JSON. A
 //! config goes to a service in-process as the value itself, or to a process as a file written
-//! by [`write`] (Tessera's JSON, with the secrets a node needs to read it back).
+//! by [`write()`] (Tessera's JSON, with the secrets a node needs to read it back).
 //!
 //! ```no_run
 //! # let dir = std::path::Path::new("/tmp/node");

@@ -19,6 +19,19 @@
 //! Tests start services in-process: `cargo test` needs no binary built beforehand. A test of a
 //! binary's own command line spawns it from `env!("CARGO_BIN_EXE_<name>")`, which cargo builds
 //! before that crate's tests.
+//!
+//! ```no_run
+//! use tm_dev_support::{block_on, eventually, Service, TestNode};
+//!
+//! let mut a = TestNode::new("a", 1, &[]);
+//! a.config.features.enable_privacy_enhancements = true; // the typed config, before starting
+//! a.start(Service::P2p).start(Service::Q2t);
+//! let mut b = TestNode::new("b", 1, &[a.p2p_url()]);
+//! b.start(Service::P2p);
+//! // ... call a.q2t_url() / b.p2p_url() with tm-client inside `block_on(...)` ...
+//! b.stop(Service::P2p); // and `b.start(Service::P2p)` again, on the same port
+//! // Dropping a node stops its services.
+//! ```
 
 pub mod config;
 pub mod node;

@@ -114,6 +114,26 @@ struct Floor {
 }
 
 impl Floor {
+    /// Fresh keys: one on side A, `recipients` on side B.
+    fn new(sides: Sides, options: &BenchOptions) -> Result<Self, String> {
+        let pair = |_| KeyPair::generate().map_err(|e| e.to_string());
+        let a_pair = pair(0)?;
+        let b_pairs: Vec<KeyPair> = (0..options.recipients)
+            .map(pair)
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            sides,
+            a_key: a_pair.public.clone(),
+            a: Keyring::new(vec![a_pair]),
+            b_keys: b_pairs.iter().map(|p| p.public.clone()).collect(),
+            b: Keyring::new(b_pairs),
+            payload: (0..options.payload_bytes)
+                .map(|i| (i % 251) as u8)
+                .collect(),
+            metadata: PrivacyMetadata::default(),
+        })
+    }
+
     fn send(&self, to: &[PublicKey]) -> Result<TxHash, String> {
         let mut recipients = to.to_vec();
         recipients.push(self.a_key.clone());
@@ -221,28 +241,6 @@ pub fn run(
         tps: ops as f64 / seconds.max(1e-9),
         cpu_ms_per_op: cpu / ops.max(1) as f64,
     })
-}
-
-impl Floor {
-    /// Fresh keys: one on side A, `recipients` on side B.
-    fn new(sides: Sides, options: &BenchOptions) -> Result<Self, String> {
-        let pair = |_| KeyPair::generate().map_err(|e| e.to_string());
-        let a_pair = pair(0)?;
-        let b_pairs: Vec<KeyPair> = (0..options.recipients)
-            .map(pair)
-            .collect::<Result<_, _>>()?;
-        Ok(Self {
-            sides,
-            a_key: a_pair.public.clone(),
-            a: Keyring::new(vec![a_pair]),
-            b_keys: b_pairs.iter().map(|p| p.public.clone()).collect(),
-            b: Keyring::new(b_pairs),
-            payload: (0..options.payload_bytes)
-                .map(|i| (i % 251) as u8)
-                .collect(),
-            metadata: PrivacyMetadata::default(),
-        })
-    }
 }
 
 /// Warms the shared-key caches (the enclaves' caches are warm after the first send too) and,

@@ -7,7 +7,7 @@ use tm_core::seal::PrivacyMetadata;
 use tm_core::{Classify as _, PrivacyMode, PublicKey};
 use tm_enclave::{EnclaveClient, EnclaveError, Status};
 
-use crate::support::{free_port, keys, local, other_node, remote, write_config, EnclaveProcess};
+use crate::support::{keys, local, other_node, remote, write_config, EnclaveProcess};
 
 async fn suite(enclave: &EnclaveClient) {
     let k = keys();
@@ -251,8 +251,7 @@ async fn in_process_enclave() {
 #[tokio::test]
 async fn remote_enclave_process() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let process = EnclaveProcess::start(&write_config(dir.path(), port), port).await;
+    let (process, port) = EnclaveProcess::launch(&write_config(dir.path(), 0)).await;
     suite(&remote(port)).await;
     // Nothing secret was logged while serving (debug level).
     let log = process.log();
@@ -269,22 +268,21 @@ async fn remote_enclave_process() {
 #[tokio::test]
 async fn remote_enclave_down_then_back() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
+    let (mut process, port) = EnclaveProcess::launch(&write_config(dir.path(), 0)).await;
+    // Restarts listen on the port the first start got.
     let config = write_config(dir.path(), port);
     let client = remote(port);
     let k = keys();
+    assert_eq!(client.default_public_key().await.expect("up"), k.a.public);
+    process.stop();
 
     let err = client
         .public_keys()
         .await
-        .expect_err("nothing listening yet");
+        .expect_err("nothing listening any more");
     assert!(matches!(err, EnclaveError::Unavailable(_)), "{err:?}");
     assert_eq!(err.kind(), tm_core::ErrorKind::Unavailable);
     assert_eq!(client.status().await, Status::Stopped);
-
-    let mut process = EnclaveProcess::start(&config, port).await;
-    assert_eq!(client.default_public_key().await.expect("up"), k.a.public);
-    process.stop();
 
     let err = client
         .encrypt_payload(

@@ -130,12 +130,24 @@ fn locked_key_without_password_and_no_terminal_is_a_clear_error() {
     };
     let locked =
         tm_core::keyfile::PrivateKeyFile::locked(&pair.private, "pw", options).expect("lock");
-    let config = serde_json::json!({
-        "serverConfigs": [ { "app": "ENCLAVE", "serverAddress": format!("http://127.0.0.1:{NEVER_LISTENED_ON}") } ],
-        "keys": { "keyData": [ { "config": serde_json::from_str::<Value>(&locked.to_json()).expect("json"), "publicKey": pair.public.to_base64() } ] }
-    });
+    let config = tm_config::Config {
+        server_configs: Some(vec![tm_config::ServerConfig {
+            app: Some(tm_config::AppType::Enclave),
+            server_address: Some(format!("http://127.0.0.1:{NEVER_LISTENED_ON}")),
+            ..Default::default()
+        }]),
+        keys: Some(tm_config::KeyConfiguration {
+            key_data: Some(vec![tm_config::KeyData {
+                config: Some(locked),
+                public_key: Some(pair.public.to_base64()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
     let path = dir.path().join("locked.json");
-    std::fs::write(&path, config.to_string()).expect("write");
+    std::fs::write(&path, config.to_tessera_json()).expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_enclave"))
         .args(["-configfile", path.to_str().expect("utf-8")])
         .stdin(std::process::Stdio::null())

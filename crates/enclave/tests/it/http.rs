@@ -4,13 +4,12 @@
 use serde_json::{json, Value};
 use tm_core::codec::decode_legacy;
 
-use crate::support::{free_port, keys, write_config, EnclaveProcess};
+use crate::support::{keys, write_config, EnclaveProcess};
 
 #[tokio::test]
 async fn wire_format_and_bad_requests() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let _process = EnclaveProcess::start(&write_config(dir.path(), port), port).await;
+    let (_process, port) = EnclaveProcess::launch(&write_config(dir.path(), 0)).await;
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let k = keys();

@@ -1,12 +1,13 @@
-//! Keys from the vectors, configs in temp dirs, and real enclave processes on free ports.
+//! Keys from the vectors, configs in temp dirs, and real enclave processes listening on port 0.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
+use tm_config::{AppType, Config, KeyConfiguration, KeyData, Secret, ServerConfig};
+use tm_core::keyfile::PrivateKeyFile;
 use tm_core::{KeyPair, PrivateKey, PublicKey};
 use tm_enclave::{Enclave, EnclaveClient, RemoteEnclave};
 
@@ -64,33 +65,37 @@ pub fn remote(port: u16) -> EnclaveClient {
     )
 }
 
-/// A free loopback port (bound then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-/// Writes an enclave config for our keys listening on `port`; returns its path.
+/// Writes an enclave config (the typed model, as Tessera's JSON) for our keys listening on
+/// `port` (0: wherever the kernel says); returns its path.
 pub fn write_config(dir: &Path, port: u16) -> PathBuf {
     let k = keys();
-    let config = json!({
-        "serverConfigs": [ {
-            "app": "ENCLAVE",
-            "serverAddress": format!("http://127.0.0.1:{port}"),
-            "communicationType": "REST",
-            "enabled": true
-        } ],
-        "keys": { "keyData": [
-            { "privateKey": k.a.private.expose_base64().as_str(), "publicKey": k.a.public.to_base64() },
-            { "config": { "type": "unlocked", "data": { "bytes": k.b.private.expose_base64().as_str() } },
-              "publicKey": k.b.public.to_base64() }
-        ] },
-        "alwaysSendTo": [ k.c.public.to_base64() ]
-    });
+    let config = Config {
+        server_configs: Some(vec![ServerConfig {
+            app: Some(AppType::Enclave),
+            server_address: Some(format!("http://127.0.0.1:{port}")),
+            communication_type: Some("REST".into()),
+            ..Default::default()
+        }]),
+        keys: Some(KeyConfiguration {
+            key_data: Some(vec![
+                KeyData {
+                    private_key: Some(Secret::new(k.a.private.expose_base64().as_str())),
+                    public_key: Some(k.a.public.to_base64()),
+                    ..Default::default()
+                },
+                KeyData {
+                    config: Some(PrivateKeyFile::unlocked(&k.b.private)),
+                    public_key: Some(k.b.public.to_base64()),
+                    ..Default::default()
+                },
+            ]),
+            ..Default::default()
+        }),
+        always_send_to: vec![k.c.public.to_base64()],
+        ..Default::default()
+    };
     let path = dir.join("enclave.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("write");
+    std::fs::write(&path, config.to_tessera_json()).expect("write");
     path
 }
 

@@ -203,6 +203,34 @@ fn a_push_batch_stores_every_payload_or_none() {
         PayloadCodec::Legacy.decode(&resent).expect("decodes"),
         second
     );
+
+    // Every entry decodes, but the last conflicts with a transaction held (same hash, another
+    // nonce): refused as a push of it would be, and the new entry before it is not kept.
+    let third = pushed_to(&ours, b"batch three");
+    let conflicting = tm_core::EncodedPayload {
+        cipher_text_nonce: tm_core::payload::Nonce(vec![7; 24]),
+        ..first.clone()
+    };
+    let refused = tm_client::p2p::PushBatchRequest {
+        encoded_payloads: vec![legacy(&third), legacy(&conflicting)],
+    };
+    match block_on(client().push_batch(&url, &refused)) {
+        Err(ClientError::Status {
+            status: 500, body, ..
+        }) => assert!(body.contains("Invalid existing transaction"), "{body}"),
+        other => panic!("expected 500, got {other:?}"),
+    }
+    assert_eq!(
+        stored_count(&node),
+        2,
+        "nothing of the refused batch is stored"
+    );
+    assert!(
+        resend_individual(&url, &ours, &third.hash()).is_err(),
+        "the first entry was rolled back"
+    );
+    let held = resend_individual(&url, &ours, &first.hash()).expect("still held");
+    assert_eq!(PayloadCodec::Legacy.decode(&held).expect("decodes"), first);
 }
 
 #[test]
