@@ -18,6 +18,9 @@ if [ -f .ci/postgres.sh ]; then
   bash .ci/postgres.sh
 fi
 
+step "openssl and keytool for the TLS tests (installed when missing)"
+bash scripts/install-tls-tools.sh
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 

@@ -125,18 +125,32 @@ pub struct P2pClient {
 }
 
 impl P2pClient {
-    /// A client with these timeouts.
+    /// A client with these timeouts, without a TLS identity (https peers are verified against
+    /// the public web roots, as a JVM's default trust store would).
     pub fn new(timeouts: P2pTimeouts) -> Result<Self, ClientError> {
+        Self::with_tls(timeouts, None)
+    }
+
+    /// A client with these timeouts and, when given, this rustls configuration for https peers
+    /// (the client half of the P2P server's `sslConfig`: the certificate we present and which
+    /// servers we trust). Connections are kept alive and reused, so a call to a peer pays for
+    /// a handshake only when it opens a connection.
+    pub fn with_tls(
+        timeouts: P2pTimeouts,
+        tls: Option<rustls::ClientConfig>,
+    ) -> Result<Self, ClientError> {
         let build = |timeout: Duration| {
-            reqwest::Client::builder()
+            let mut builder = reqwest::Client::builder()
                 .connect_timeout(timeouts.request)
                 .timeout(timeout)
-                .pool_idle_timeout(Duration::from_secs(30))
-                .build()
-                .map_err(|e| ClientError::Offline {
-                    url: String::new(),
-                    reason: format!("cannot build an HTTP client: {e}"),
-                })
+                .pool_idle_timeout(Duration::from_secs(30));
+            if let Some(tls) = &tls {
+                builder = builder.use_preconfigured_tls(tls.clone());
+            }
+            builder.build().map_err(|e| ClientError::Offline {
+                url: String::new(),
+                reason: format!("cannot build an HTTP client: {e}"),
+            })
         };
         Ok(Self {
             http: build(timeouts.request)?,

@@ -20,6 +20,8 @@ pub enum ErrorKind {
     RecipientOffline,
     /// The request body is larger than this service, or one it calls, accepts.
     TooLarge,
+    /// The request body is of a media type the endpoint does not read.
+    UnsupportedMediaType,
     /// A well-formed request that Tessera refuses with a server error rather than a 4xx (a
     /// sender key we hold no private key for, a push a recipient refused, a box that does not
     /// open). We answer as Tessera does so that clients see the same status.

@@ -10,6 +10,7 @@
 //! reference, `docs/protocol.md`.
 
 pub mod b64;
+pub mod checks;
 pub mod codec;
 mod error;
 pub mod hash;

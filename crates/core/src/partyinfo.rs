@@ -1,6 +1,10 @@
 //! The binary party-info exchange (`PartyInfoParser`, docs/protocol.md §2.1).
 
+use std::collections::HashSet;
+use std::hash::Hash;
+
 use crate::codec::reader::{put_field, put_len, Reader};
+use crate::codec::{Counted, OpCount};
 use crate::{CodecError, PublicKey};
 
 /// The parser rejects lengths and counts of `Integer.MAX_VALUE - 1` or more.
@@ -54,35 +58,79 @@ impl PartyInfo {
         out
     }
 
-    /// Decodes; duplicates collapse, party URLs are normalised, trailing bytes are ignored.
+    /// Decodes; duplicates collapse (the first of each is kept, in order), party URLs are
+    /// normalised, trailing bytes are ignored.
     ///
     /// Unlike Java (which substitutes U+FFFD), a URL that is not UTF-8 is an error: such a
     /// party info could only corrupt the peer list.
+    ///
+    /// Linear in the input: one pass to read, then [`first_of_each`] (a hash set) to drop the
+    /// duplicates (docs/security.md, "Work that stays linear in its input").
     pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
-        let mut r = Reader::new(bytes);
-        let url = utf8(r.field("party info url", MAX_LEN)?, "party info url")?;
-        let mut info = PartyInfo {
+        let (url, recipients, parties) = read(Reader::new(bytes))?;
+        Ok(PartyInfo {
             url,
-            ..PartyInfo::default()
-        };
-        let recipients = r.length("recipient count", MAX_LEN)?;
-        for _ in 0..recipients {
-            let key = PublicKey::from_bytes(r.field("recipient key", MAX_LEN)?);
-            let url = utf8(r.field("recipient url", MAX_LEN)?, "recipient url")?;
-            let recipient = Recipient { key, url };
-            if !info.recipients.contains(&recipient) {
-                info.recipients.push(recipient);
-            }
-        }
-        let parties = r.length("party count", MAX_LEN)?;
-        for _ in 0..parties {
-            let party = normalise_party_url(&utf8(r.field("party url", MAX_LEN)?, "party url")?);
-            if !info.parties.contains(&party) {
-                info.parties.push(party);
-            }
-        }
-        Ok(info)
+            recipients: first_of_each(recipients),
+            parties: first_of_each(parties),
+        })
     }
+
+    /// [`PartyInfo::decode`], adding to `ops` one for every read of the input and one for every
+    /// hash and equality test the de-duplication makes (for the linearity tests).
+    pub fn decode_counted(bytes: &[u8], ops: &OpCount) -> Result<Self, CodecError> {
+        let (url, recipients, parties) = read(Reader::counted(bytes, ops))?;
+        Ok(PartyInfo {
+            url,
+            recipients: first_of_each_counted(recipients, ops),
+            parties: first_of_each_counted(parties, ops),
+        })
+    }
+}
+
+/// The first of each distinct item, in their order: a hash set of the items seen, so linear
+/// in the number of items (never a scan of the output per item).
+pub fn first_of_each<T: Hash + Eq>(items: Vec<T>) -> Vec<T> {
+    let keep: Vec<bool> = {
+        let mut seen = HashSet::with_capacity(items.len());
+        items.iter().map(|item| seen.insert(item)).collect()
+    };
+    items
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(item, keep)| keep.then_some(item))
+        .collect()
+}
+
+/// [`first_of_each`] over [`Counted`] items, unwrapped again.
+fn first_of_each_counted<T: Hash + Eq>(items: Vec<T>, ops: &OpCount) -> Vec<T> {
+    let counted = items
+        .into_iter()
+        .map(|item| Counted::new(item, ops))
+        .collect();
+    first_of_each(counted)
+        .into_iter()
+        .map(Counted::into_inner)
+        .collect()
+}
+
+/// The sender's URL, the recipients and the (normalised) parties, duplicates included.
+fn read(mut r: Reader<'_>) -> Result<(String, Vec<Recipient>, Vec<String>), CodecError> {
+    let url = utf8(r.field("party info url", MAX_LEN)?, "party info url")?;
+    // No capacity from the counts: they are the sender's claim, the bytes are what it sent.
+    let mut recipients = Vec::new();
+    for _ in 0..r.length("recipient count", MAX_LEN)? {
+        let key = PublicKey::from_bytes(r.field("recipient key", MAX_LEN)?);
+        let url = utf8(r.field("recipient url", MAX_LEN)?, "recipient url")?;
+        recipients.push(Recipient { key, url });
+    }
+    let mut parties = Vec::new();
+    for _ in 0..r.length("party count", MAX_LEN)? {
+        parties.push(normalise_party_url(&utf8(
+            r.field("party url", MAX_LEN)?,
+            "party url",
+        )?));
+    }
+    Ok((url, recipients, parties))
 }
 
 fn utf8(bytes: &[u8], what: &str) -> Result<String, CodecError> {

@@ -1,9 +1,11 @@
 //! `EncodedPayload`: the encrypted transaction as nodes store and exchange it
 //! (docs/protocol.md §1.1).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
+use std::hash::Hash;
 
+use crate::codec::{Counted, OpCount};
 use crate::{b64, CodecError, CryptoError, PublicKey, TxHash};
 
 macro_rules! opaque_bytes {
@@ -195,30 +197,133 @@ impl EncodedPayload {
     /// no-op; a new box is prepended together with its key (in PSV mode, where every key is already
     /// listed, the key is moved to the front instead). Call [`Self::is_same_transaction`] first.
     ///
+    /// Linear in the boxes and keys of both copies ([`merge_recipients`]).
+    ///
     /// Returns whether anything was added.
     pub fn merge_recipients_from(&mut self, incoming: &EncodedPayload) -> bool {
         let psv = self.privacy_mode == PrivacyMode::PrivateStateValidation;
-        let mut added = false;
-        for (index, recipient_box) in incoming.recipient_boxes.iter().enumerate().rev() {
-            if self.recipient_boxes.contains(recipient_box) {
-                continue;
-            }
-            if let Some(key) = incoming.recipient_keys.get(index) {
-                if psv {
-                    self.recipient_keys.retain(|k| k != key);
-                    self.recipient_keys.insert(0, key.clone());
-                } else if self.recipient_keys.contains(key) {
-                    // A different box for a key we already hold: keep what we have.
-                    continue;
-                } else if !self.recipient_keys.is_empty() || self.recipient_boxes.is_empty() {
-                    // (A copy stored without keys gets boxes only, or keys and boxes would
-                    // no longer line up.)
-                    self.recipient_keys.insert(0, key.clone());
-                }
-            }
-            self.recipient_boxes.insert(0, recipient_box.clone());
-            added = true;
-        }
+        merge_recipients(
+            &mut self.recipient_boxes,
+            &mut self.recipient_keys,
+            &incoming.recipient_boxes,
+            &incoming.recipient_keys,
+            psv,
+        )
+    }
+
+    /// [`Self::merge_recipients_from`], adding to `ops` one for every hash, equality test and
+    /// clone of a box or key the merge makes (for the linearity tests).
+    pub fn merge_recipients_from_counted(
+        &mut self,
+        incoming: &EncodedPayload,
+        ops: &OpCount,
+    ) -> bool {
+        let psv = self.privacy_mode == PrivacyMode::PrivateStateValidation;
+        let mut boxes = counted(std::mem::take(&mut self.recipient_boxes), ops);
+        let mut keys = counted(std::mem::take(&mut self.recipient_keys), ops);
+        let added = merge_recipients(
+            &mut boxes,
+            &mut keys,
+            &counted(incoming.recipient_boxes.clone(), ops),
+            &counted(incoming.recipient_keys.clone(), ops),
+            psv,
+        );
+        self.recipient_boxes = boxes.into_iter().map(Counted::into_inner).collect();
+        self.recipient_keys = keys.into_iter().map(Counted::into_inner).collect();
         added
     }
+}
+
+fn counted<T>(items: Vec<T>, ops: &OpCount) -> Vec<Counted<'_, T>> {
+    items
+        .into_iter()
+        .map(|item| Counted::new(item, ops))
+        .collect()
+}
+
+/// The recipient merge of [`EncodedPayload::merge_recipients_from`] over any box and key type.
+///
+/// Its result is exactly that of Tessera's loop, which walks the incoming boxes from the last to
+/// the first and for each: skips a box already held; otherwise, if the box has a key, in PSV
+/// mode moves (or adds) the key to the front, else skips the box when the key is already held,
+/// else prepends the key (unless the stored copy has boxes but no keys, which would misalign
+/// them); then prepends the box. Done literally that is quadratic (a scan per box, a shift per
+/// prepend); here it is one pass with hash sets, and each list is rebuilt once: what was
+/// prepended (last prepended first), then what was there. Linear in all four lists.
+///
+/// Returns whether a box was added.
+pub fn merge_recipients<B, K>(
+    boxes: &mut Vec<B>,
+    keys: &mut Vec<K>,
+    incoming_boxes: &[B],
+    incoming_keys: &[K],
+    psv: bool,
+) -> bool
+where
+    B: Hash + Eq + Clone,
+    K: Hash + Eq + Clone,
+{
+    // What the loop prepends, in the order it prepends it (so the front of the result is the
+    // end of these lists).
+    let mut new_boxes: Vec<&B> = Vec::new();
+    let mut new_keys: Vec<&K> = Vec::new();
+    {
+        let mut held_boxes: HashSet<&B> =
+            HashSet::with_capacity(boxes.len() + incoming_boxes.len());
+        held_boxes.extend(boxes.iter());
+        let mut held_keys: HashSet<&K> = HashSet::new();
+        if !psv {
+            held_keys.reserve(keys.len() + incoming_keys.len());
+            held_keys.extend(keys.iter());
+        }
+        let mut key_count = keys.len();
+        let mut box_count = boxes.len();
+        for (index, recipient_box) in incoming_boxes.iter().enumerate().rev() {
+            if held_boxes.contains(recipient_box) {
+                continue;
+            }
+            if let Some(key) = incoming_keys.get(index) {
+                if psv {
+                    new_keys.push(key);
+                } else if held_keys.contains(key) {
+                    // A different box for a key we already hold: keep what we have.
+                    continue;
+                } else if key_count > 0 || box_count == 0 {
+                    // (A copy stored without keys gets boxes only, or keys and boxes would no
+                    // longer line up.)
+                    held_keys.insert(key);
+                    new_keys.push(key);
+                    key_count += 1;
+                }
+            }
+            held_boxes.insert(recipient_box);
+            new_boxes.push(recipient_box);
+            box_count += 1;
+        }
+    }
+    if new_boxes.is_empty() {
+        return false;
+    }
+    let mut merged_boxes = Vec::with_capacity(new_boxes.len() + boxes.len());
+    merged_boxes.extend(new_boxes.iter().rev().map(|b| (*b).clone()));
+    merged_boxes.append(boxes);
+    *boxes = merged_boxes;
+    if psv {
+        // Each moved key ends up where its last move put it, ahead of every key not moved.
+        let mut moved: HashSet<&K> = HashSet::with_capacity(new_keys.len());
+        let mut merged_keys = Vec::with_capacity(new_keys.len() + keys.len());
+        for key in new_keys.iter().rev() {
+            if moved.insert(*key) {
+                merged_keys.push((*key).clone());
+            }
+        }
+        merged_keys.extend(keys.iter().filter(|k| !moved.contains(k)).cloned());
+        *keys = merged_keys;
+    } else if !new_keys.is_empty() {
+        let mut merged_keys = Vec::with_capacity(new_keys.len() + keys.len());
+        merged_keys.extend(new_keys.iter().rev().map(|k| (*k).clone()));
+        merged_keys.append(keys);
+        *keys = merged_keys;
+    }
+    true
 }

@@ -22,12 +22,9 @@ pub fn java_hash_code(bytes: &[u8]) -> i32 {
 /// `generateId(members, seed)`: Keccak-256 over Tessera's RLP of the distinct members,
 /// stably sorted by Java hash code, with the seed (if any) appended.
 pub fn generate_id(members: &[PublicKey], seed: Option<&[u8]>) -> PrivacyGroupId {
-    let mut distinct: Vec<&[u8]> = Vec::with_capacity(members.len() + 1);
-    for member in members {
-        if !distinct.contains(&member.as_bytes()) {
-            distinct.push(member.as_bytes());
-        }
-    }
+    let mut distinct: Vec<&[u8]> =
+        crate::partyinfo::first_of_each(members.iter().map(PublicKey::as_bytes).collect());
+    distinct.reserve(1);
     distinct.sort_by_key(|bytes| java_hash_code(bytes));
     if let Some(seed) = seed {
         distinct.push(seed);
@@ -90,6 +87,12 @@ pub fn rlp_encode_list(items: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// Tessera's group types (`PrivacyGroup.Type`).
+pub const GROUP_TYPES: [&str; 3] = ["LEGACY", "PANTHEON", "RESIDENT"];
+
+/// Tessera's group states (`PrivacyGroup.State`).
+pub const GROUP_STATES: [&str; 2] = ["ACTIVE", "DELETED"];
+
 /// A privacy group as nodes exchange it (`PrivacyGroupUtil.encode`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PrivacyGroupRecord {
@@ -115,6 +118,44 @@ impl PrivacyGroupRecord {
             "PANTHEON" => generate_id(&self.members, Some(&self.seed)),
             _ => generate_id(&self.members, None),
         }
+    }
+
+    /// Whether a record from the network can be a group at all: its type is one of
+    /// [`GROUP_TYPES`] and its state one of [`GROUP_STATES`] (exactly, as Java's
+    /// `Enum.valueOf` reads them), it has members, every member is a 32-byte key, and a
+    /// resident group has a name (its id). The decoder accepts any text in these fields.
+    pub fn check(&self) -> Result<(), CodecError> {
+        let invalid = |message: String| Err(CodecError::Invalid(message));
+        if !GROUP_TYPES.contains(&self.group_type.as_str()) {
+            return invalid(format!(
+                "unknown privacy group type {:?} (expected one of {})",
+                self.group_type,
+                GROUP_TYPES.join(", ")
+            ));
+        }
+        if !GROUP_STATES.contains(&self.state.as_str()) {
+            return invalid(format!(
+                "unknown privacy group state {:?} (expected one of {})",
+                self.state,
+                GROUP_STATES.join(", ")
+            ));
+        }
+        if self.members.is_empty() {
+            return invalid("a privacy group has at least one member".into());
+        }
+        for member in &self.members {
+            let len = member.as_bytes().len();
+            if len != crate::keys::NACL_KEY_LEN {
+                return invalid(format!(
+                    "privacy group member keys are {} bytes, got {len}",
+                    crate::keys::NACL_KEY_LEN
+                ));
+            }
+        }
+        if self.group_type == "RESIDENT" && self.name.is_empty() {
+            return invalid("a resident group needs a name (it is the group's id)".into());
+        }
+        Ok(())
     }
 
     /// `field(name) || field(description) || array(members) || field(seed) || field(type) ||
@@ -156,5 +197,67 @@ impl PrivacyGroupRecord {
             group_type,
             state,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group() -> PrivacyGroupRecord {
+        PrivacyGroupRecord {
+            name: "group".into(),
+            description: String::new(),
+            members: vec![PublicKey::from_bytes(vec![1; 32])],
+            seed: vec![7; 32],
+            group_type: "PANTHEON".into(),
+            state: "ACTIVE".into(),
+        }
+    }
+
+    #[test]
+    fn only_tessera_types_and_states_with_real_members_pass() {
+        group().check().expect("valid");
+        for group_type in GROUP_TYPES {
+            for state in GROUP_STATES {
+                let record = PrivacyGroupRecord {
+                    group_type: group_type.into(),
+                    state: state.into(),
+                    ..group()
+                };
+                record.check().expect("a Tessera type and state");
+            }
+        }
+        let refused = |record: PrivacyGroupRecord| record.check().expect_err("refused").to_string();
+        for bad in ["BOGUS", "", "pantheon", "PANTHEON\0", " LEGACY"] {
+            let message = refused(PrivacyGroupRecord {
+                group_type: bad.into(),
+                ..group()
+            });
+            assert!(message.contains("type"), "{bad:?}: {message}");
+        }
+        for bad in ["ACTIV\0", "", "active", "REMOVED"] {
+            let message = refused(PrivacyGroupRecord {
+                state: bad.into(),
+                ..group()
+            });
+            assert!(message.contains("state"), "{bad:?}: {message}");
+        }
+        let message = refused(PrivacyGroupRecord {
+            members: Vec::new(),
+            ..group()
+        });
+        assert!(message.contains("member"), "{message}");
+        let message = refused(PrivacyGroupRecord {
+            members: vec![PublicKey::from_bytes(vec![1; 31])],
+            ..group()
+        });
+        assert!(message.contains("32 bytes"), "{message}");
+        let message = refused(PrivacyGroupRecord {
+            group_type: "RESIDENT".into(),
+            name: String::new(),
+            ..group()
+        });
+        assert!(message.contains("name"), "{message}");
     }
 }

@@ -23,7 +23,7 @@
 use std::path::Path;
 
 use tm_config::{AppType, Config, FeatureToggles, JdbcConfig, KeyConfiguration, KeyData};
-use tm_config::{Peer, Secret, ServerConfig};
+use tm_config::{Peer, Secret, ServerConfig, SslConfig};
 use tm_core::keyfile::{write_new_key_pair, ArgonOptions};
 use tm_core::KeyPair;
 
@@ -64,7 +64,7 @@ impl NodeConfig {
         self.server(AppType::P2P, url)
     }
 
-    /// The `Q2T` server at `address`: `http://host:port` or `unix:/path`.
+    /// The `Q2T` server at `address`: `http(s)://host:port` or `unix:/path`.
     pub fn q2t(self, address: &str) -> Self {
         self.server(AppType::Q2T, address)
     }
@@ -86,8 +86,13 @@ impl NodeConfig {
     }
 
     /// The server entry of `app` at `address` (`communicationType` `REST`).
+    /// With TLS on for that entry ([`NodeConfig::ssl`]), an `http` address becomes `https`.
     pub fn server(mut self, app: AppType, address: &str) -> Self {
-        self.server_entry(app).server_address = Some(address.to_owned());
+        let entry = self.server_entry(app);
+        entry.server_address = Some(match address.strip_prefix("http://") {
+            Some(rest) if entry.is_tls() => format!("https://{rest}"),
+            _ => address.to_owned(),
+        });
         self
     }
 
@@ -103,6 +108,27 @@ impl NodeConfig {
         self.server_entry(app)
             .properties
             .insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// The `sslConfig` of the server of `app` (e.g. [`crate::tls::strict`]); with `tls`
+    /// `STRICT` its addresses become `https`, otherwise `http`, as clients then reach it.
+    pub fn ssl(mut self, app: AppType, ssl: SslConfig) -> Self {
+        let scheme = if ssl.tls.as_deref() == Some("STRICT") {
+            "https"
+        } else {
+            "http"
+        };
+        let entry = self.server_entry(app);
+        for address in [&mut entry.server_address, &mut entry.binding_address]
+            .into_iter()
+            .flatten()
+        {
+            if let Some((_, rest)) = address.split_once("://") {
+                *address = format!("{scheme}://{rest}");
+            }
+        }
+        entry.ssl_config = Some(ssl);
         self
     }
 

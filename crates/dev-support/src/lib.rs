@@ -14,6 +14,8 @@
 //!   and [`postgres::psql`].
 //! - [`process`]: a child [`process::Process`] with its log file, waited on until healthy,
 //!   killed on drop (a binary's own command line, the xtask's clusters).
+//! - [`tls`]: certificates made with `openssl` ([`tls::Pki`]) and `sslConfig` entries that
+//!   use them ([`tls::strict`]).
 //! - [`wait`]: [`eventually`], and the [`upcheck`] and [`http_ok`] checks.
 //!
 //! Tests start services in-process: `cargo test` needs no binary built beforehand. A test of a
@@ -39,6 +41,7 @@ pub mod ports;
 pub mod postgres;
 pub mod process;
 pub mod runtime;
+pub mod tls;
 pub mod wait;
 
 pub use config::NodeConfig;

@@ -171,6 +171,15 @@ impl TestNode {
         self.configure(|c| c.remote_enclave(&url));
     }
 
+    /// Serves each of `services` with TLS as `ssl` says ([`crate::tls::strict`]): its server
+    /// entry gets the `sslConfig` and an `https` address, for services started from now on.
+    pub fn use_tls(&mut self, services: &[Service], ssl: &tm_config::SslConfig) {
+        for service in services {
+            let ssl = ssl.clone();
+            self.configure(|c| c.ssl(service.app(), ssl));
+        }
+    }
+
     /// Serves Q2T on a unix socket, `<dir>/tm.ipc`, instead of TCP; returns the socket's path.
     pub fn use_q2t_unix_socket(&mut self) -> PathBuf {
         let socket = self.dir.path().join("tm.ipc");

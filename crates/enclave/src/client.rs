@@ -17,6 +17,12 @@ use tm_core::{EncodedPayload, PublicKey, TxHash};
 use crate::api::{self, paths};
 use crate::{Enclave, EnclaveError, Status};
 
+/// How long the remote-enclave client waits for a connection (TLS handshake included).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the remote-enclave client waits for an answer.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How long `status()` waits for `/ping` (Tessera's client waits 2 seconds).
 pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -218,7 +224,16 @@ pub async fn enclave_from_config_with(
                     .into(),
             )
         })?;
-        return Ok(EnclaveClient::Remote(RemoteEnclave::new(url)?));
+        // The client half of the ENCLAVE entry's `sslConfig`, as Tessera's enclave client.
+        let tls = tm_tls::client_tls(server)
+            .map_err(|e| EnclaveError::BadRequest(format!("ENCLAVE sslConfig: {e}")))?
+            .map(|tls| tls.rustls());
+        return Ok(EnclaveClient::Remote(RemoteEnclave::with_tls(
+            url,
+            DEFAULT_CONNECT_TIMEOUT,
+            DEFAULT_REQUEST_TIMEOUT,
+            tls,
+        )?));
     }
     Ok(EnclaveClient::Local(Arc::new(
         crate::local_enclave(config, prompt).await?,
@@ -237,19 +252,46 @@ impl RemoteEnclave {
     /// A client for the enclave at `base` (`http://host:port/`), with a 5 s connect timeout
     /// and a 60 s request timeout.
     pub fn new(base: url::Url) -> Result<Self, EnclaveError> {
-        Self::with_timeouts(base, Duration::from_secs(5), Duration::from_secs(60))
+        Self::with_timeouts(base, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT)
     }
 
-    /// A client with the timeouts given.
+    /// A client with the timeouts given, over plain HTTP.
     pub fn with_timeouts(
-        mut base: url::Url,
+        base: url::Url,
         connect: Duration,
         request: Duration,
     ) -> Result<Self, EnclaveError> {
-        if base.scheme() != "http" {
-            return Err(EnclaveError::BadRequest(format!(
-                "remote enclave {base}: only http is supported"
-            )));
+        Self::with_tls(base, connect, request, None)
+    }
+
+    /// A client with the timeouts given and, for an `https` enclave, this rustls
+    /// configuration (the client half of the `ENCLAVE` entry's `sslConfig`: the certificate we
+    /// present and which enclave certificates we trust). The scheme must match: `https` with
+    /// TLS, `http` without. Connections are kept alive and reused.
+    pub fn with_tls(
+        mut base: url::Url,
+        connect: Duration,
+        request: Duration,
+        tls: Option<rustls::ClientConfig>,
+    ) -> Result<Self, EnclaveError> {
+        match (base.scheme(), tls.is_some()) {
+            ("http", false) | ("https", true) => {}
+            ("https", false) => {
+                return Err(EnclaveError::BadRequest(format!(
+                    "remote enclave {base}: https needs the ENCLAVE entry's sslConfig.tls STRICT"
+                )))
+            }
+            ("http", true) => {
+                return Err(EnclaveError::BadRequest(format!(
+                    "remote enclave {base}: sslConfig.tls is STRICT, so its serverAddress must \
+                     be https"
+                )))
+            }
+            _ => {
+                return Err(EnclaveError::BadRequest(format!(
+                    "remote enclave {base}: only http and https are supported"
+                )))
+            }
         }
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());
@@ -260,10 +302,14 @@ impl RemoteEnclave {
         if let Ok(value) = reqwest::header::HeaderValue::from_str(&version) {
             headers.insert(tm_core::version::VERSION_HEADER, value);
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(connect)
             .timeout(request)
-            .default_headers(headers)
+            .default_headers(headers);
+        if let Some(tls) = tls {
+            builder = builder.use_preconfigured_tls(tls);
+        }
+        let http = builder
             .build()
             .map_err(|e| EnclaveError::Unavailable(format!("cannot build HTTP client: {e}")))?;
         Ok(Self { http, base })
@@ -332,8 +378,9 @@ impl RemoteEnclave {
     }
 
     /// Sends and maps the answer: 200 is the body; our enclave's 400/404/500 carry a reason
-    /// and keep their meaning, and 413 (a body over its limit) is `TooLarge`; anything else (no connection, timeout, another status) is
-    /// `Unavailable`, as Tessera's client treats every non-200.
+    /// and keep their meaning, and 413 (a body over its limit) is `TooLarge`; anything else
+    /// (no connection, timeout, another status) is `Unavailable`, as Tessera's client treats
+    /// every non-200.
     async fn send(
         &self,
         path: &str,
@@ -362,8 +409,18 @@ impl RemoteEnclave {
             .take(500)
             .collect::<String>();
         Err(match status.as_u16() {
-            400 => EnclaveError::BadRequest(reason),
-            413 => EnclaveError::TooLarge(format!("remote enclave {} refused /{path}", self.base)),
+            // Our enclave's 400 body is already an `EnclaveError::BadRequest` message: do not
+            // prefix it a second time ("bad request: bad request: ...").
+            400 => EnclaveError::BadRequest(
+                reason
+                    .strip_prefix(BAD_REQUEST_PREFIX)
+                    .map_or_else(|| reason.clone(), str::to_owned),
+            ),
+            413 => EnclaveError::TooLarge(if reason.is_empty() {
+                format!("remote enclave refused /{path}")
+            } else {
+                format!("remote enclave refused /{path}: {reason}")
+            }),
             404 if !reason.is_empty() && !reason.starts_with("HTTP 404") => {
                 EnclaveError::KeyNotFound(reason)
             }
@@ -376,6 +433,9 @@ impl RemoteEnclave {
         })
     }
 }
+
+/// What `EnclaveError::BadRequest`'s message starts with.
+const BAD_REQUEST_PREFIX: &str = "bad request: ";
 
 fn garbage(path: &str, why: &str) -> EnclaveError {
     EnclaveError::Unavailable(format!(
@@ -390,5 +450,72 @@ fn describe(error: &reqwest::Error) -> String {
         "connection refused or unreachable".into()
     } else {
         error.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    use tm_core::{Classify, ErrorKind};
+
+    use super::*;
+
+    /// A one-shot HTTP server answering every request with `status` and `body`.
+    fn canned(status: &'static str, body: &'static str) -> url::Url {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(1) {
+                let mut stream = stream.expect("connection");
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\
+                     connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        url::Url::parse(&format!("http://127.0.0.1:{port}/")).expect("url")
+    }
+
+    async fn post_to(base: url::Url) -> EnclaveError {
+        let enclave = RemoteEnclave::new(base).expect("client");
+        enclave
+            .post(paths::ENCRYPT, &serde_json::json!({}))
+            .await
+            .expect_err("refused")
+    }
+
+    #[tokio::test]
+    async fn a_bad_request_is_not_prefixed_twice() {
+        let error = post_to(canned(
+            "400 Bad Request",
+            "bad request: recipient key must be 32 bytes, got 31",
+        ))
+        .await;
+        assert_eq!(error.kind(), ErrorKind::Invalid);
+        assert_eq!(
+            error.to_string(),
+            "bad request: recipient key must be 32 bytes, got 31"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_enclave_limit_is_too_large_with_its_reason() {
+        let error = post_to(canned(
+            "413 Payload Too Large",
+            "Request body too large: this server accepts at most 10 bytes",
+        ))
+        .await;
+        assert_eq!(error.kind(), ErrorKind::TooLarge);
+        let message = error.to_string();
+        assert!(
+            message.contains("/encrypt") && message.contains("at most 10 bytes"),
+            "{message}"
+        );
     }
 }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use tm_config::{AppType, Config, PasswordPrompt, Profile, ServerAddress, ServerConfig};
 use tm_core::PublicKey;
+use tm_http::listen::{HttpSettings, Transport};
 use tm_http::{Listen, Listener, Running, StartError};
 
 pub use client::{enclave_from_config, enclave_from_config_with, EnclaveClient, RemoteEnclave};
@@ -63,18 +64,36 @@ pub fn enclave_server_config(config: &Config) -> Option<&ServerConfig> {
         .or_else(|| config.server_configs().first())
 }
 
-/// Serves the remote enclave API for `enclave` on `listener`, in the background.
+/// Serves the remote enclave API for `enclave` on `listener`, in the background, over plain
+/// HTTP ([`serve_with`] for TLS).
 pub fn serve(enclave: Arc<Enclave>, listener: Listener) -> Result<Running, StartError> {
-    let address = listener.describe();
+    serve_with(enclave, listener, Transport::Plain)
+}
+
+/// Serves the remote enclave API for `enclave` on `listener`, in the background, plain or
+/// with TLS as `transport` says (the enclave's server entry: [`Transport::of`]).
+pub fn serve_with(
+    enclave: Arc<Enclave>,
+    listener: Listener,
+    transport: Transport,
+) -> Result<Running, StartError> {
+    let address = tm_http::listen::describe(&listener, &transport);
     let keys = enclave.public_keys().len();
     let app = server::configure(enclave);
-    let http = actix_web::HttpServer::new(move || actix_web::App::new().configure(app.clone()))
-        .workers(2)
-        .shutdown_timeout(5);
-    let http = tm_http::listen_on!(http, listener)
-        .map_err(|e| StartError::failure(format!("cannot serve on {address}: {e}")))?;
+    let settings = HttpSettings {
+        workers: Some(2),
+        shutdown_timeout: Some(5),
+        ..HttpSettings::default()
+    };
+    let http = tm_http::listen::serve_http(
+        move || actix_web::App::new().configure(app.clone()),
+        listener,
+        transport,
+        &settings,
+    )
+    .map_err(|e| StartError::failure(format!("cannot serve on {address}: {e}")))?;
     tracing::info!(%address, keys, "enclave started");
-    Ok(Running::spawn(http.run(), address))
+    Ok(Running::spawn(http, address))
 }
 
 /// The remote enclave a config describes, started in-process on `listener`: validates the
@@ -90,10 +109,14 @@ pub async fn start_with(
     prompt: PasswordPrompt,
 ) -> Result<Running, StartError> {
     let config = tm_http::serve::validated(config, Profile::Enclave)?;
+    let transport = match enclave_server_config(&config) {
+        Some(server) => Transport::of(server, &listener)?,
+        None => Transport::Plain,
+    };
     let enclave = local_enclave(&config, prompt)
         .await
         .map_err(|e| StartError::config(e.to_string()))?;
-    serve(Arc::new(enclave), listener)
+    serve_with(Arc::new(enclave), listener, transport)
 }
 
 /// Where the enclave of a config listens: its server entry's `bindingAddress` (default

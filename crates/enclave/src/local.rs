@@ -143,6 +143,18 @@ impl Enclave {
         payload: &EncodedPayload,
         recipient: &PublicKey,
     ) -> Result<Vec<u8>, EnclaveError> {
+        self.create_new_recipient_boxes(payload, std::slice::from_ref(recipient))?
+            .pop()
+            .ok_or_else(|| EnclaveError::Failed("no recipient box was produced".into()))
+    }
+
+    /// [`Enclave::create_new_recipient_box`] for several recipients, opening the master key
+    /// once: the boxes in the order of `recipients`.
+    pub fn create_new_recipient_boxes(
+        &self,
+        payload: &EncodedPayload,
+        recipients: &[PublicKey],
+    ) -> Result<Vec<Vec<u8>>, EnclaveError> {
         if payload.recipient_keys.is_empty() || payload.recipient_boxes.is_empty() {
             return Err(EnclaveError::Failed(
                 "No key or recipient-box to use".into(),
@@ -156,7 +168,7 @@ impl Enclave {
             .try_into()
             .map_err(|_| EnclaveError::BadRequest("recipient nonce must be 24 bytes".into()))?;
         // Keyring boxes master keys only while building a payload: build a throwaway one with
-        // the recovered master key and the payload's nonce, and keep its single box.
+        // the recovered master key and the payload's nonce, and keep its boxes.
         let randomness = SealRandomness {
             master_key: MasterKey::from_bytes(*master_key.expose_bytes()),
             cipher_text_nonce: tm_core::nacl::random_nonce()?,
@@ -165,16 +177,19 @@ impl Enclave {
         let boxed = self.keyring.encrypt_payload_with(
             &[],
             &payload.sender,
-            std::slice::from_ref(recipient),
+            recipients,
             &PrivacyMetadata::default(),
             &randomness,
         )?;
-        boxed
-            .recipient_boxes
-            .into_iter()
-            .next()
-            .map(|b| b.0)
-            .ok_or_else(|| EnclaveError::Failed("no recipient box was produced".into()))
+        let boxes: Vec<Vec<u8>> = boxed.recipient_boxes.into_iter().map(|b| b.0).collect();
+        if boxes.len() != recipients.len() {
+            return Err(EnclaveError::Failed(format!(
+                "{} recipient boxes were produced for {} recipients",
+                boxes.len(),
+                recipients.len()
+            )));
+        }
+        Ok(boxes)
     }
 
     /// The affected transactions whose security hash in `payload` does not verify, or that

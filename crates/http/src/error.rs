@@ -16,6 +16,9 @@ use tm_core::{Classify, ErrorKind};
 pub struct ApiError {
     kind: ErrorKind,
     message: String,
+    /// What caused it, for the log only (e.g. the database's own error text, which may name
+    /// tables and values): never in the body.
+    detail: Option<String>,
 }
 
 /// The HTTP status of each kind of failure, with the places where Tessera's answer is not the
@@ -29,6 +32,9 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         // Tessera's NodeOfflineException.
         ErrorKind::RecipientOffline => StatusCode::GONE,
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        // Jersey's 415, which Tessera's own exception mapper turns into a 500 on its P2P
+        // endpoints; we keep the 4xx (docs/security.md).
+        ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         // Tessera answers 500 for these although the caller's input is at fault: an unknown
         // sender key (RecipientKeyNotFoundException), a recipient's refusal of our push
         // (PublishPayloadException), a box that does not open, a key that is not a recipient
@@ -49,7 +55,14 @@ impl ApiError {
         Self {
             kind,
             message: message.into(),
+            detail: None,
         }
+    }
+
+    /// The same error with a cause that is logged but never answered.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
     }
 
     /// 400: the request is malformed (bad base64, bad JSON, ...).
@@ -92,6 +105,11 @@ impl ApiError {
         &self.message
     }
 
+    /// The cause, logged with the message but never part of the body.
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+
     /// The plain-text body the caller gets.
     pub fn body(&self) -> &str {
         match self.kind {
@@ -101,11 +119,24 @@ impl ApiError {
     }
 }
 
-/// Any domain error that knows its kind becomes a response with its message. (`ApiError`
-/// itself does not implement [`Classify`], which keeps this apart from `From<T> for T`.)
-impl<E: Classify> From<E> for ApiError {
+/// Any domain error that knows its kind becomes a response with its message; its sources
+/// (e.g. a database error behind a generic message) are kept as the detail, logged but never
+/// answered. (`ApiError` itself does not implement [`Classify`], which keeps this apart from
+/// `From<T> for T`.)
+impl<E: Classify + std::error::Error> From<E> for ApiError {
     fn from(error: E) -> Self {
-        Self::new(error.kind(), error.to_string())
+        let mut causes = Vec::new();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            causes.push(cause.to_string());
+            source = cause.source();
+        }
+        let api = Self::new(error.kind(), error.to_string());
+        if causes.is_empty() {
+            api
+        } else {
+            api.with_detail(causes.join(": "))
+        }
     }
 }
 
@@ -124,10 +155,11 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status();
+        let detail = self.detail.as_deref().unwrap_or_default();
         if status.is_server_error() {
-            tracing::error!(status = status.as_u16(), "{}", self.message);
+            tracing::error!(status = status.as_u16(), detail, "{}", self.message);
         } else {
-            tracing::debug!(status = status.as_u16(), "{}", self.message);
+            tracing::debug!(status = status.as_u16(), detail, "{}", self.message);
         }
         HttpResponse::build(status)
             .content_type("text/plain")

@@ -6,12 +6,15 @@
 //! - [`common`]: `GET /`, `/upcheck`, `/version`, `/version/distribution`, `/version/api`
 //!   (docs/protocol.md §4.7), served by the Q2T, ThirdParty and P2P apps alike.
 //! - [`metrics`]: per-app request counters and `GET /metrics` in Prometheus text format.
+//! - [`limits`]: how large a body may be, how long it may take, how much memory bodies in
+//!   flight may hold; the middleware that enforces it (docs/security.md).
 //! - [`listen`]: where a server listens, TCP or a unix socket (`unix:/path`, as GoQuorum uses).
 //! - [`serve`]: a server running in the background ([`Running`]), and the `main` every binary
 //!   shares (command line, config, pid file, exit codes).
 
 pub mod common;
 mod error;
+pub mod limits;
 pub mod listen;
 pub mod metrics;
 pub mod serve;

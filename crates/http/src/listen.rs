@@ -1,10 +1,25 @@
 //! Where a server listens: a TCP address or a unix socket.
 
 use std::fmt;
-use std::path::PathBuf;
-
-use std::net::TcpListener;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
 use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_http::body::MessageBody;
+use actix_http::{HttpService, Protocol, Request, Response};
+use actix_service::ServiceFactoryExt as _;
+use actix_service::{fn_service, map_config, IntoServiceFactory, Service, ServiceFactory};
+use actix_web::dev::{AppConfig, Server};
+use actix_web::rt::net::TcpStream;
+use actix_web::HttpServer;
+use tm_tls::ServerTls;
+
+use tm_config::{Scheme, ServerAddress, ServerConfig};
+
+use crate::serve::StartError;
 
 /// A listening address (services build it from `tm_config::ServerAddress`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +93,272 @@ macro_rules! listen_on {
             $crate::listen::Listener::Unix(listener) => $server.listen_uds(listener),
         }
     };
+}
+
+/// How a server carries its connections: plain HTTP or TLS (docs/security.md, "TLS").
+#[derive(Clone, Debug)]
+pub enum Transport {
+    /// Plain HTTP: a server entry without TLS, or a unix socket.
+    Plain,
+    /// TLS as this server half of an `sslConfig` says (its trust mode decides which clients
+    /// it accepts).
+    Tls(ServerTls),
+}
+
+impl Transport {
+    /// The transport `server` (a `serverConfigs` entry) asks for on `listener`. Never a silent
+    /// plaintext server: a combination that cannot be served as configured is refused (exit 1,
+    /// [`StartError::config`]):
+    ///
+    /// - `sslConfig.tls` `STRICT` on a unix socket (sockets are served without TLS);
+    /// - an `https` `serverAddress` without `sslConfig.tls` `STRICT`;
+    /// - `STRICT` with key material or trust settings that cannot be used.
+    pub fn of(server: &ServerConfig, listener: &Listener) -> Result<Self, StartError> {
+        let name = server
+            .app
+            .as_ref()
+            .map_or("server", |app| app.as_str())
+            .to_owned();
+        let advertised_https = matches!(
+            server.server_address(),
+            Ok(ServerAddress::Tcp {
+                scheme: Scheme::Https,
+                ..
+            })
+        );
+        match (server.is_tls(), listener) {
+            (true, Listener::Unix(_)) => Err(StartError::config(format!(
+                "{name} server: sslConfig.tls is STRICT but it listens on a unix socket, which \
+                 is served without TLS: set sslConfig.tls to OFF, or serve it on an https \
+                 address"
+            ))),
+            (false, _) if advertised_https => Err(StartError::config(format!(
+                "{name} server: serverAddress is https but sslConfig.tls is not STRICT, so it \
+                 would serve plain HTTP: set sslConfig.tls to STRICT with its key material, \
+                 or use an http address"
+            ))),
+            (false, _) => Ok(Self::Plain),
+            (true, Listener::Tcp(_)) => {
+                let tls = tm_tls::server_tls(server)
+                    .map_err(|e| StartError::new(e.exit(), format!("{name} server: {e}")))?
+                    .ok_or_else(|| {
+                        StartError::config(format!(
+                            "{name} server: sslConfig.tls is STRICT but no TLS could be set up \
+                             for it; refusing to serve plain HTTP instead"
+                        ))
+                    })?;
+                if !advertised_https {
+                    tracing::warn!(
+                        "{name} server: serves TLS (sslConfig.tls STRICT) but its serverAddress \
+                         is not https: clients using that address will fail"
+                    );
+                }
+                Ok(Self::Tls(tls))
+            }
+        }
+    }
+}
+
+/// How an HTTP server runs: worker threads, timeouts. `None` keeps actix's default.
+#[derive(Clone, Debug, Default)]
+pub struct HttpSettings {
+    /// Worker threads (default: one per CPU).
+    pub workers: Option<usize>,
+    /// Seconds a stopping server waits for requests in flight (default 30).
+    pub shutdown_timeout: Option<u64>,
+    /// How long an idle keep-alive connection stays open.
+    pub keep_alive: Option<Duration>,
+    /// How long a client may take to send a request's head.
+    pub client_request_timeout: Option<Duration>,
+    /// How long a connection may linger after the server closes it.
+    pub client_disconnect_timeout: Option<Duration>,
+}
+
+/// Where `listener` serves with `transport`, for logs: `https://127.0.0.1:9000` with TLS,
+/// else as [`Listener::describe`].
+pub fn describe(listener: &Listener, transport: &Transport) -> String {
+    let plain = listener.describe();
+    match transport {
+        Transport::Tls(_) => plain.replacen("http://", "https://", 1),
+        Transport::Plain => plain,
+    }
+}
+
+/// How long a client may take to complete the TLS handshake (actix's default).
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Serves the app `factory` builds (as for `HttpServer::new`) on `listener`, plain or with
+/// TLS as `transport` says; returns the server, not yet spawned.
+///
+/// A TLS server logs each refused handshake once, with the peer's address and the reason
+/// (plain HTTP sent to it, an untrusted or missing client certificate, our certificate
+/// refused by the client); never key material. A connection closed before its first byte
+/// (a TCP health check) is logged at debug level only.
+pub fn serve_http<F, I, S, B>(
+    factory: F,
+    listener: Listener,
+    transport: Transport,
+    settings: &HttpSettings,
+) -> io::Result<Server>
+where
+    F: Fn() -> I + Send + Clone + 'static,
+    I: IntoServiceFactory<S, Request>,
+    S: ServiceFactory<Request, Config = AppConfig> + 'static,
+    S::Error: Into<actix_web::Error> + 'static,
+    S::InitError: fmt::Debug,
+    S::Response: Into<Response<B>> + 'static,
+    <S::Service as Service<Request>>::Future: 'static,
+    S::Service: 'static,
+    B: MessageBody + 'static,
+{
+    match (transport, listener) {
+        (Transport::Plain, listener) => {
+            let mut server = HttpServer::new(factory);
+            if let Some(workers) = settings.workers {
+                server = server.workers(workers);
+            }
+            if let Some(timeout) = settings.shutdown_timeout {
+                server = server.shutdown_timeout(timeout);
+            }
+            if let Some(keep_alive) = settings.keep_alive {
+                server = server.keep_alive(keep_alive);
+            }
+            if let Some(timeout) = settings.client_request_timeout {
+                server = server.client_request_timeout(timeout);
+            }
+            if let Some(timeout) = settings.client_disconnect_timeout {
+                server = server.client_disconnect_timeout(timeout);
+            }
+            let server = match listener {
+                Listener::Tcp(listener) => server.listen(listener)?,
+                Listener::Unix(listener) => server.listen_uds(listener)?,
+            };
+            Ok(server.run())
+        }
+        (Transport::Tls(_), Listener::Unix(_)) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a unix socket is served without TLS",
+        )),
+        (Transport::Tls(tls), Listener::Tcp(listener)) => {
+            serve_tls(factory, listener, tls, settings)
+        }
+    }
+}
+
+/// What `HttpServer::listen_rustls_0_23` builds, with the handshake done here: each
+/// connection gets the rustls configuration for its peer ([`ServerTls::rustls_for_peer`]), so
+/// the verifier logs a refused certificate with the client's address, and any other refusal
+/// is logged here ([`log_refused_handshake`]).
+fn serve_tls<F, I, S, B>(
+    factory: F,
+    listener: TcpListener,
+    tls: ServerTls,
+    settings: &HttpSettings,
+) -> io::Result<Server>
+where
+    F: Fn() -> I + Send + Clone + 'static,
+    I: IntoServiceFactory<S, Request>,
+    S: ServiceFactory<Request, Config = AppConfig> + 'static,
+    S::Error: Into<actix_web::Error> + 'static,
+    S::InitError: fmt::Debug,
+    S::Response: Into<Response<B>> + 'static,
+    <S::Service as Service<Request>>::Future: 'static,
+    S::Service: 'static,
+    B: MessageBody + 'static,
+{
+    let local: SocketAddr = listener.local_addr()?;
+    let host = local.to_string();
+    let mut builder = actix_server::Server::build();
+    if let Some(workers) = settings.workers {
+        builder = builder.workers(workers);
+    }
+    if let Some(timeout) = settings.shutdown_timeout {
+        builder = builder.shutdown_timeout(timeout);
+    }
+    let settings = settings.clone();
+    let builder = builder.listen(format!("tls-{local}"), listener, move || {
+        let mut http = HttpService::build();
+        if let Some(keep_alive) = settings.keep_alive {
+            http = http.keep_alive(keep_alive);
+        }
+        if let Some(timeout) = settings.client_request_timeout {
+            http = http.client_request_timeout(timeout);
+        }
+        if let Some(timeout) = settings.client_disconnect_timeout {
+            http = http.client_disconnect_timeout(timeout);
+        }
+        let app = factory()
+            .into_factory()
+            .map_err(|e| e.into().error_response());
+        let host = host.clone();
+        // `secure`: the app sees https (`ConnectionInfo::scheme`), as behind
+        // `listen_rustls_0_23`; `__priv_test_new` is the public constructor actix-test uses.
+        let http = http
+            .finish(map_config(app, move |()| {
+                AppConfig::__priv_test_new(true, host.clone(), local)
+            }))
+            .map_err(|_| ());
+        let tls = tls.clone();
+        fn_service(move |stream: TcpStream| handshake(tls.clone(), stream)).and_then(http)
+    })?;
+    Ok(builder.run())
+}
+
+/// The server side of a TLS handshake on an accepted connection: the stream to serve HTTP/1.1
+/// on, or `Err` (logged) when it is refused.
+async fn handshake(
+    tls: ServerTls,
+    stream: TcpStream,
+) -> Result<
+    (
+        tokio_rustls::server::TlsStream<TcpStream>,
+        Protocol,
+        Option<SocketAddr>,
+    ),
+    (),
+> {
+    let peer = stream.peer_addr().ok();
+    let mut config = match peer {
+        Some(peer) => tls.rustls_for_peer(peer),
+        None => tls.rustls(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let peer_name = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => Ok((stream, Protocol::Http1, peer)),
+        Ok(Err(error)) => {
+            log_refused_handshake(&peer_name, &error);
+            Err(())
+        }
+        Err(_) => {
+            tracing::warn!(
+                peer = %peer_name,
+                "TLS handshake refused: not completed within {TLS_HANDSHAKE_TIMEOUT:?}"
+            );
+            Err(())
+        }
+    }
+}
+
+/// Logs a refused handshake once: a certificate our verifier refused was logged by it (with
+/// the peer, the CN, the fingerprint and the reason), so it is only a debug line here; any
+/// other refusal (plain HTTP sent to a TLS port, no client certificate, our certificate
+/// refused by the client, no common protocol) is a warning with the peer and rustls' reason.
+fn log_refused_handshake(peer: &str, error: &io::Error) {
+    let rustls_error = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match rustls_error {
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(_))) => {
+            tracing::debug!(%peer, "TLS handshake refused: {error}");
+        }
+        // Connected and closed without a byte: a TCP health check or a port scan.
+        None if error.kind() == io::ErrorKind::UnexpectedEof => {
+            tracing::debug!(%peer, "TLS connection closed before the handshake: {error}");
+        }
+        _ => tracing::warn!(%peer, "TLS handshake refused: {error}"),
+    }
 }
 
 impl fmt::Display for Listen {

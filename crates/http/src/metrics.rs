@@ -12,7 +12,9 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{web, Error, HttpResponse};
+use actix_web::{web, Error, HttpRequest, HttpResponse};
+
+use crate::limits::BodyGuard;
 
 /// (method, route pattern, status).
 type SeriesKey = (String, String, u16);
@@ -92,10 +94,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/metrics", web::get().to(serve));
 }
 
-async fn serve(metrics: web::Data<Metrics>) -> HttpResponse {
+async fn serve(metrics: web::Data<Metrics>, req: HttpRequest) -> HttpResponse {
+    let mut text = metrics.render();
+    if let Some(guard) = req.app_data::<web::Data<BodyGuard>>() {
+        text.push_str(&render_body_memory(metrics.app, guard));
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(metrics.render())
+        .body(text)
+}
+
+/// The memory budget for request bodies (`crate::limits`) and how much of it is free.
+fn render_body_memory(app: &str, guard: &BodyGuard) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "# HELP tm_http_body_memory_bytes Bytes of request bodies that may be held at once.\n",
+    );
+    out.push_str("# TYPE tm_http_body_memory_bytes gauge\n");
+    let _ = writeln!(
+        out,
+        "tm_http_body_memory_bytes{{app=\"{app}\"}} {}",
+        guard.limits().memory
+    );
+    out.push_str(
+        "# HELP tm_http_body_memory_free_bytes Bytes of that budget not held by requests now.\n",
+    );
+    out.push_str("# TYPE tm_http_body_memory_free_bytes gauge\n");
+    let _ = writeln!(
+        out,
+        "tm_http_body_memory_free_bytes{{app=\"{app}\"}} {}",
+        guard.free_memory()
+    );
+    out
 }
 
 /// Middleware (`actix_web::middleware::from_fn(track)`) that records every request.

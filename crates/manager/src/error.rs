@@ -43,12 +43,27 @@ pub enum ManagerError {
     /// The enclave failed.
     #[error(transparent)]
     Enclave(#[from] EnclaveError),
-    /// The database failed.
-    #[error(transparent)]
+    /// The database failed. The caller sees only [`store_message`]: the database's own text
+    /// (which may name tables, columns and values) stays the error's source, which the HTTP
+    /// layer logs but never answers.
+    #[error("{}", store_message(.0))]
     Store(#[from] StoreError),
     /// A peer answered unexpectedly.
     #[error(transparent)]
     Client(ClientError),
+}
+
+/// What a caller is told about a database failure: our own messages as they are, and only a
+/// generic text for anything the database itself reported.
+fn store_message(error: &StoreError) -> String {
+    match error {
+        StoreError::Unavailable(_) => "database unavailable".to_owned(),
+        StoreError::NotSetUp | StoreError::InvalidExistingTransaction { .. } => error.to_string(),
+        StoreError::CorruptRow { hash, .. } => {
+            format!("stored transaction {hash} cannot be decoded")
+        }
+        _ => "database error".to_owned(),
+    }
 }
 
 impl From<ClientError> for ManagerError {
@@ -75,5 +90,29 @@ impl Classify for ManagerError {
             Self::Enclave(e) => e.kind(),
             Self::Store(e) => e.kind(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_database_error_reaches_callers_only_as_a_generic_message() {
+        let detail = "value too long for type character varying(2048)";
+        let error = ManagerError::from(StoreError::Database(detail.into()));
+        assert_eq!(error.to_string(), "database error");
+        assert_eq!(error.kind(), ErrorKind::Internal);
+        let source = error.source().expect("the database's text is the source");
+        assert!(source.to_string().contains(detail), "{source}");
+
+        let down = ManagerError::from(StoreError::Unavailable("host 10.0.0.7 refused".into()));
+        assert_eq!(down.to_string(), "database unavailable");
+        assert_eq!(down.kind(), ErrorKind::Unavailable);
+
+        let ours = || StoreError::InvalidExistingTransaction { hash: "abc".into() };
+        assert_eq!(ManagerError::from(ours()).to_string(), ours().to_string());
     }
 }

@@ -2,13 +2,10 @@
 //! (P2P `/pushPrivacyGroup`) and the Q2T listing of active groups by type
 //! (`GET /groups/{type}`, docs/protocol.md).
 
-use tm_core::privacy_group::PrivacyGroupRecord;
+use tm_core::privacy_group::{PrivacyGroupRecord, GROUP_TYPES};
 use tm_store::PrivacyGroupRow;
 
 use crate::{ManagerError, Node};
-
-/// The group types `GET /groups/{type}` knows (Tessera's `PrivacyGroup.Type`).
-const GROUP_TYPES: [&str; 3] = ["LEGACY", "PANTHEON", "RESIDENT"];
 
 /// A privacy group as the Q2T API lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,14 +23,68 @@ pub struct GroupSummary {
 }
 
 impl Node {
-    /// Stores a privacy group another node pushed to us (replacing what we held for its id).
+    /// Stores a privacy group another node pushed to us, as Tessera's `storePrivacyGroup` does
+    /// and stricter where a peer could otherwise rewrite what we hold (docs/security.md, "Pushes
+    /// we refuse that Tessera would store"):
+    ///
+    /// - a record whose type, state or members cannot be valid is refused (400; Tessera's
+    ///   `valueOf` fails with a 500 for an unknown type or state, and it checks nothing else);
+    /// - `ACTIVE`: the group is inserted if its id is new; the same record again changes
+    ///   nothing; a different record under a held id (another name, description or state: a
+    ///   deleted group brought back) is refused with 403 (Tessera's insert fails: 500). A
+    ///   resident group configured on this node cannot be pushed (403): its members are ours
+    ///   to set.
+    /// - `DELETED`: replaces the group held under its id only if it is that group with the
+    ///   state changed, as `deletePrivacyGroup` builds it (403 otherwise; Tessera writes any
+    ///   record); a group we do not hold is not stored (as Tessera).
     pub async fn receive_privacy_group(
         &self,
         record: PrivacyGroupRecord,
     ) -> Result<(), ManagerError> {
-        self.store
-            .save_privacy_group(PrivacyGroupRow::from_record(&record))
-            .await?;
+        record
+            .check()
+            .map_err(|e| ManagerError::BadRequest(e.to_string()))?;
+        let row = PrivacyGroupRow::from_record(&record);
+        let id = tm_core::b64::encode(row.id.as_bytes());
+        if record.state == "DELETED" {
+            let Some(held) = self.store.find_privacy_group(row.id.clone()).await? else {
+                tracing::debug!(group = %id, "deleted privacy group not held here: nothing to do");
+                return Ok(());
+            };
+            let held = held.record().map_err(|e| {
+                ManagerError::Internal(format!("stored privacy group {id} does not decode: {e}"))
+            })?;
+            let deleted = PrivacyGroupRecord {
+                state: record.state.clone(),
+                ..held
+            };
+            if deleted != record {
+                return Err(ManagerError::Forbidden(format!(
+                    "Privacy group {id} is held with other data: a deletion must carry the group as held"
+                )));
+            }
+            self.store.save_privacy_group(row).await?;
+            return Ok(());
+        }
+        if record.group_type == "RESIDENT"
+            && self
+                .settings
+                .resident_groups
+                .iter()
+                .any(|g| g.id == row.id.as_bytes())
+        {
+            return Err(ManagerError::Forbidden(format!(
+                "Resident group {} is configured on this node and cannot be pushed by a peer",
+                record.name
+            )));
+        }
+        let data = row.data.clone();
+        let stored = self.store.retrieve_or_save_privacy_group(row).await?;
+        if stored.data != data {
+            return Err(ManagerError::Forbidden(format!(
+                "Privacy group {id} is already held with other data"
+            )));
+        }
         Ok(())
     }
 

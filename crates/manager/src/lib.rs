@@ -59,7 +59,7 @@ pub async fn open_store(
 impl Node {
     /// Connects everything a config describes: the database (`jdbc`), the enclave (remote when an
     /// `ENCLAVE` server is configured, else in-process) and the P2P client with Tessera's
-    /// timeouts.
+    /// timeouts and the client half of the P2P server's `sslConfig`.
     pub async fn from_config(config: &tm_config::Config) -> Result<Self, ManagerError> {
         let settings = Settings::from_config(config)?;
         let store = open_store(config, false).await?;
@@ -68,7 +68,14 @@ impl Node {
             request: settings.party_info_interval.mul_f64(0.75),
             resend: settings.resend_wait_time,
         };
-        let p2p = P2pClient::new(timeouts)?;
+        // Tessera's P2P client takes the client half of the P2P server's `sslConfig`.
+        let tls = match config.server(tm_config::AppType::P2P) {
+            Some(server) => tm_tls::client_tls(server)
+                .map_err(|e| ManagerError::Config(format!("P2P sslConfig: {e}")))?
+                .map(|tls| tls.rustls()),
+            None => None,
+        };
+        let p2p = P2pClient::with_tls(timeouts, tls)?;
         Ok(Self::new(settings, store, enclave, p2p))
     }
 

@@ -4,16 +4,60 @@
 //! own tables (`tm_peer`, `tm_recipient`), so every replica of every service sees what any of
 //! them learned: no "recipient not found" because a request landed on another replica.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tm_client::p2p::{KeyJson, PartyInfoJson, PeerJson};
-use tm_core::partyinfo::{normalise_party_url, PartyInfo, Recipient};
+use tm_core::partyinfo::{first_of_each, normalise_party_url, PartyInfo, Recipient};
 use tm_core::seal::PrivacyMetadata;
 use tm_core::{PayloadCodec, PublicKey};
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::task::JoinSet;
 
 use crate::{ManagerError, Node};
+
+/// A party info with more entries (recipients and parties) than this is a large job: its
+/// in-memory work runs on the blocking pool and it waits for [`LARGE_JOBS`]. Real nodes send
+/// their own few keys and the peers they know, far fewer than this.
+pub const LARGE_PARTY_INFO_ENTRIES: usize = 1024;
+
+/// A party-info body longer than this should be decoded on the blocking pool (`web::block`),
+/// not on an async worker: decoding is linear, but 65 MiB of it still takes a while.
+pub const LARGE_PARTY_INFO_BYTES: usize = 64 * 1024;
+
+/// How many large party infos a process works on at once: one (its sifting, then its party-store
+/// writes). Each is linear, but a hostile peer can send many at once; the rest wait their turn
+/// (FIFO) instead of each holding a blocking thread and a pooled connection, and their writes
+/// would only contend for SQLite's one write lock. Small party infos, what real nodes send,
+/// never wait for it. Process-wide: one process serves one node (tests running several nodes in
+/// one process share it, which only orders their large jobs).
+static LARGE_JOBS: Semaphore = Semaphore::const_new(1);
+
+async fn large_job() -> Result<SemaphorePermit<'static>, ManagerError> {
+    LARGE_JOBS
+        .acquire()
+        .await
+        .map_err(|e| ManagerError::Internal(format!("party info queue closed: {e}")))
+}
+
+fn is_large(info: &PartyInfo) -> bool {
+    info.recipients.len() + info.parties.len() > LARGE_PARTY_INFO_ENTRIES
+}
+
+/// Runs `f` on the blocking pool when `large`, else here.
+async fn cpu<T, F>(large: bool, f: F) -> Result<T, ManagerError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    if large {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| ManagerError::Internal(format!("party info task failed: {e}")))
+    } else {
+        Ok(f())
+    }
+}
 
 /// Where a recipient key is served, and what that node supports.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +95,32 @@ pub(crate) fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// What a party info contributes, duplicates dropped (first of each kept): the keys the caller
+/// serves at its own URL, never one of `ours` (a peer cannot take over our keys' routes), and
+/// the parties it lists other than `own_url`. Linear: hash sets only.
+fn sift(
+    info: PartyInfo,
+    sender: &str,
+    ours: &HashSet<PublicKey>,
+    own_url: &str,
+) -> (Vec<PublicKey>, Vec<String>) {
+    let keys = first_of_each(
+        info.recipients
+            .into_iter()
+            .filter(|r| normalise_party_url(&r.url) == sender && !ours.contains(&r.key))
+            .map(|r| r.key)
+            .collect(),
+    );
+    let parties = first_of_each(
+        info.parties
+            .iter()
+            .map(|party| normalise_party_url(party))
+            .filter(|party| party != own_url)
+            .collect(),
+    );
+    (keys, parties)
 }
 
 impl Node {
@@ -105,6 +175,13 @@ impl Node {
 
     /// `POST /partyinfo`: records the caller (its URL, the keys it serves at that URL, its API
     /// versions) and the peers it lists, and returns the reply body.
+    ///
+    /// Linear in the party info (docs/security.md, "Work that stays linear in its input"): the
+    /// recipients and parties are sifted with hash sets and the party store is written in a few
+    /// batched transactions, only what changed, not one call per entry. With more than
+    /// [`LARGE_PARTY_INFO_ENTRIES`] entries both steps run on the blocking pool, each after
+    /// waiting its turn ([`LARGE_JOBS`]); remote key validation, which waits on the caller,
+    /// holds no turn.
     pub async fn receive_party_info(
         &self,
         info: PartyInfo,
@@ -118,33 +195,40 @@ impl Node {
                 info.url
             )));
         }
-        let ours: BTreeSet<PublicKey> = self.enclave.public_keys().await?.into_iter().collect();
-        // Only keys the caller serves itself count, and never one of ours: a peer cannot take
-        // over our keys' routes.
-        let mut keys: Vec<PublicKey> = info
-            .recipients
-            .iter()
-            .filter(|r| normalise_party_url(&r.url) == sender && !ours.contains(&r.key))
-            .map(|r| r.key.clone())
-            .collect();
-        // Keep the first of each key, wherever the duplicates stand.
-        let mut seen = std::collections::BTreeSet::new();
-        keys.retain(|key| seen.insert(key.clone()));
+        let ours: HashSet<PublicKey> = self.enclave.public_keys().await?.into_iter().collect();
+        let own_url = self.settings.own_url.clone();
+        let caller = info.url.clone();
+        let large = is_large(&info);
+        let (mut keys, parties) = {
+            let _turn = if large {
+                Some(large_job().await?)
+            } else {
+                None
+            };
+            let sender = sender.clone();
+            cpu(large, move || sift(info, &sender, &ours, &own_url)).await?
+        };
         if self.settings.remote_key_validation {
-            keys = self.validated_keys(&info.url, keys).await?;
+            keys = self.validated_keys(&caller, keys).await?;
             if keys.is_empty() {
                 return Err(ManagerError::KeyValidation(sender));
             }
         }
-        if !self.settings.is_own_url(&sender) {
-            self.replace_node(&sender, &versions, &keys).await?;
-        }
-        for party in &info.parties {
-            let party = normalise_party_url(party);
-            if !self.settings.is_own_url(&party) {
-                self.store.add_peer(party).await?;
+        let _turn = if large {
+            Some(large_job().await?)
+        } else {
+            None
+        };
+        let store = self.store.blocking().clone();
+        let own_sender = self.settings.is_own_url(&sender);
+        tokio::task::spawn_blocking(move || {
+            if !own_sender {
+                store.replace_peer_recipients(&sender, now_millis(), &versions, &keys)?;
             }
-        }
+            store.add_peers(&parties)
+        })
+        .await
+        .map_err(|e| ManagerError::Internal(format!("party store task failed: {e}")))??;
         if self.settings.remote_key_validation {
             Ok(Vec::new())
         } else {
@@ -154,30 +238,6 @@ impl Node {
             }
             .encode())
         }
-    }
-
-    /// Records `url` as a live node serving exactly `keys` (Tessera replaces a node's entry on
-    /// each party info, so keys it stopped advertising disappear).
-    async fn replace_node(
-        &self,
-        url: &str,
-        versions: &[String],
-        keys: &[PublicKey],
-    ) -> Result<(), ManagerError> {
-        self.store
-            .record_peer_contact(url.to_owned(), now_millis(), versions.to_vec())
-            .await?;
-        for route in self.store.list_recipients().await? {
-            if route.peer_url == url && !keys.contains(&route.public_key) {
-                self.store.remove_recipient(route.public_key).await?;
-            }
-        }
-        for key in keys {
-            self.store
-                .upsert_recipient(key.clone(), url.to_owned())
-                .await?;
-        }
-        Ok(())
     }
 
     /// Remote key validation: each key proves its node holds it by decrypting a random UUID
@@ -324,12 +384,16 @@ impl Node {
     /// (ThirdParty `GET /partyinfo/keys`).
     pub async fn known_keys(&self) -> Result<Vec<PublicKey>, ManagerError> {
         let mut keys = self.enclave.public_keys().await?;
-        for route in self.store.list_recipients().await? {
-            if !keys.contains(&route.public_key) {
-                keys.push(route.public_key);
-            }
-        }
-        Ok(keys)
+        keys.extend(
+            self.store
+                .list_recipients()
+                .await?
+                .into_iter()
+                .map(|route| route.public_key),
+        );
+        // The routes may be many (a peer can advertise any number of keys): a hash set, not a
+        // scan of the list per key.
+        Ok(first_of_each(keys))
     }
 
     /// The node serving a remote recipient key; unknown keys are Tessera's 404

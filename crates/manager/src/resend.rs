@@ -10,6 +10,11 @@ use crate::{ManagerError, Node};
 const PAGE: u32 = 100;
 /// Largest batch `/resendBatch` sends in one `/pushBatch` call.
 pub const MAX_BATCH: i64 = 10_000;
+/// The most base64 payload text one `/pushBatch` call carries (a payload larger than this goes
+/// alone). A peer accepts JSON bodies holding one largest payload in base64 (87.7 MiB by
+/// default, `tm_http::limits::MAX_P2P_JSON_BYTES`), so a batch of this size always fits, and
+/// so does any single payload a node stores.
+pub const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
 
 impl Node {
     /// The copy of `payload` that `requester` may have: everything if it sent it, its own box
@@ -51,9 +56,11 @@ impl Node {
         let copy = if &payload.sender == requester {
             payload.clone()
         } else {
+            // Tessera's InvalidRecipientException: a 500 whose message its resend acceptance
+            // test checks ("Recipient <key> is not a recipient of transaction").
             payload.for_recipient(requester).map_err(|_| {
-                ManagerError::NotFound(format!(
-                    "Recipient {requester} is not a party to transaction {hash}"
+                ManagerError::Internal(format!(
+                    "Recipient {requester} is not a recipient of transaction {hash}"
                 ))
             })?
         };
@@ -88,7 +95,8 @@ impl Node {
     }
 
     /// Batch resend: every transaction `requester` is a party to (enhanced privacy included),
-    /// sent to its node's `/pushBatch` in LEGACY batches of `batch_size`. Returns the count.
+    /// sent to its node's `/pushBatch` in LEGACY batches of at most `batch_size` payloads and
+    /// [`MAX_BATCH_BYTES`] of JSON (a larger payload goes alone). Returns the count.
     pub async fn resend_batch(
         &self,
         requester: &PublicKey,
@@ -101,6 +109,7 @@ impl Node {
         let ours = self.enclave.public_keys().await?;
         let route = self.route(requester).await?;
         let mut batch = Vec::with_capacity(size.min(1024));
+        let mut batch_bytes = 0usize;
         let mut total = 0i64;
         let mut after: Option<TxHash> = None;
         loop {
@@ -109,27 +118,58 @@ impl Node {
             after = Some(last.hash.clone());
             for stored in page {
                 if let Some(copy) = self.copy_for(&stored.payload, requester, &ours) {
-                    batch.push(PayloadCodec::Legacy.encode(&copy));
+                    let encoded = PayloadCodec::Legacy.encode(&copy);
+                    let cost = json_entry_len(encoded.len());
+                    if !batch.is_empty() && batch_bytes + cost > MAX_BATCH_BYTES {
+                        self.push_batch_to(&route.url, std::mem::take(&mut batch))
+                            .await?;
+                        batch_bytes = 0;
+                    }
+                    batch.push(encoded);
+                    batch_bytes += cost;
                     total += 1;
                     if batch.len() == size {
-                        let encoded_payloads = std::mem::take(&mut batch);
-                        self.p2p
-                            .push_batch(&route.url, &PushBatchRequest { encoded_payloads })
+                        self.push_batch_to(&route.url, std::mem::take(&mut batch))
                             .await?;
+                        batch_bytes = 0;
                     }
                 }
             }
         }
         if !batch.is_empty() {
-            self.p2p
-                .push_batch(
-                    &route.url,
-                    &PushBatchRequest {
-                        encoded_payloads: batch,
-                    },
-                )
-                .await?;
+            self.push_batch_to(&route.url, batch).await?;
         }
         Ok(total)
+    }
+
+    async fn push_batch_to(
+        &self,
+        url: &str,
+        encoded_payloads: Vec<Vec<u8>>,
+    ) -> Result<(), ManagerError> {
+        self.p2p
+            .push_batch(url, &PushBatchRequest { encoded_payloads })
+            .await?;
+        Ok(())
+    }
+}
+
+/// What one payload of `len` bytes adds to a `/pushBatch` body: its base64 in quotes, a comma.
+fn json_entry_len(len: usize) -> usize {
+    len.div_ceil(3) * 4 + 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_of_a_batch_costs_its_base64_in_quotes_and_a_comma() {
+        for n in [0, 1, 2, 3, 4, 100, 65_537] {
+            assert_eq!(
+                json_entry_len(n),
+                tm_core::b64::encode(vec![0u8; n]).len() + 3
+            );
+        }
     }
 }

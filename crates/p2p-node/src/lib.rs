@@ -5,17 +5,22 @@
 
 mod whitelist;
 
-use actix_web::middleware::{from_fn, Condition};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::http::Method;
+use actix_web::middleware::{from_fn, Condition, Next};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError as _};
 use serde::Deserialize;
 use tm_client::p2p::{
     PushBatchRequest, ResendBatchRequest, ResendBatchResponse, ResendType, OCTET_STREAM,
 };
 use tm_config::{AppType, Config};
-use tm_core::partyinfo::PartyInfo;
+use tm_core::partyinfo::{normalise_party_url, PartyInfo};
 use tm_core::privacy_group::PrivacyGroupRecord;
 use tm_core::version::{parse_header_values, VERSION_HEADER};
 use tm_core::{PayloadCodec, PublicKey, TxHash};
+use tm_http::limits;
 use tm_http::ApiError;
 use tm_http::{Listener, Running, StartError};
 use tm_manager::Node;
@@ -40,19 +45,63 @@ pub fn routes(node: &Node) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 
     let whitelist = Whitelist::from_peers(&node.settings().configured_peers);
     let enabled = node.settings().use_white_list;
     move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(web::Data::new(whitelist.clone())).service(
-            web::scope("")
-                .wrap(Condition::new(enabled, from_fn(whitelist::check)))
-                .route("/partyinfo", web::post().to(post_party_info))
-                .route("/partyinfo", web::get().to(get_party_info))
-                .route("/partyinfo/validate", web::post().to(validate))
-                .route("/push", web::post().to(push))
-                .route("/resend", web::post().to(resend))
-                .route("/resendBatch", web::post().to(resend_batch))
-                .route("/pushBatch", web::post().to(push_batch))
-                .route("/pushPrivacyGroup", web::post().to(push_privacy_group)),
-        );
+        // Bodies are read innermost, after the whitelist and the content type have been
+        // checked (docs/security.md, "Limits on requests").
+        cfg.app_data(web::Data::new(whitelist.clone()))
+            .app_data(web::Data::new(limits::GuardInScope))
+            .service(
+                web::scope("")
+                    .wrap(from_fn(limits::scope_guard))
+                    .wrap(from_fn(octet_stream_only))
+                    .wrap(Condition::new(enabled, from_fn(whitelist::check)))
+                    .route("/partyinfo", web::post().to(post_party_info))
+                    .route("/partyinfo", web::get().to(get_party_info))
+                    .route("/partyinfo/validate", web::post().to(validate))
+                    .route("/push", web::post().to(push))
+                    .route("/resend", web::post().to(resend))
+                    .route("/resendBatch", web::post().to(resend_batch))
+                    .route("/pushBatch", web::post().to(push_batch))
+                    .route("/pushPrivacyGroup", web::post().to(push_privacy_group)),
+            );
     }
+}
+
+/// The endpoints whose body is binary: Tessera declares them
+/// `@Consumes(APPLICATION_OCTET_STREAM)` (`TransactionResource`, `PartyInfoResource`,
+/// `PrivacyGroupResource`).
+const BINARY_PATHS: [&str; 4] = [
+    "/partyinfo",
+    "/partyinfo/validate",
+    "/push",
+    "/pushPrivacyGroup",
+];
+
+/// Middleware: a POST to a binary endpoint that declares a `Content-Type` other than
+/// `application/octet-stream` (parameters and case aside) is refused with 415 and Jersey's
+/// text before its body is read. Tessera's mapper turns Jersey's 415 into a 500; we keep the
+/// 4xx (docs/security.md). A request without `Content-Type` is let through, as Jersey matches
+/// it to any `@Consumes`; our client and Tessera's always send `application/octet-stream`.
+async fn octet_stream_only(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if req.method() == Method::POST && BINARY_PATHS.contains(&req.path()) {
+        if let Some(value) = req.headers().get(CONTENT_TYPE) {
+            let essence = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.split(';').next())
+                .map(|v| v.trim().to_ascii_lowercase());
+            if essence.as_deref() != Some(OCTET_STREAM) {
+                let refusal = ApiError::new(
+                    tm_core::ErrorKind::UnsupportedMediaType,
+                    "HTTP 415 Unsupported Media Type",
+                );
+                return Ok(req.into_response(refusal.error_response()));
+            }
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 /// The caller's API versions, from every `tesseraSupportedApiVersions` header value.
@@ -64,6 +113,66 @@ fn caller_versions(req: &HttpRequest) -> Vec<String> {
     )
 }
 
+/// The longest URL the party store holds (`tm_peer.url`, `tm_recipient.peer_url`:
+/// `VARCHAR(2048)` in migrations/).
+const MAX_URL_CHARS: usize = 2048;
+/// The longest version list the party store holds (`tm_peer.api_versions`, comma-joined:
+/// `VARCHAR(1024)` in migrations/).
+const MAX_VERSIONS_CHARS: usize = 1024;
+/// The longest public key accepted in party info: far above any key's encoding, and under
+/// PostgreSQL's limit on an index entry (`tm_recipient.public_key` is a primary key).
+const MAX_KEY_BYTES: usize = 1024;
+
+/// The caller's versions as the party store keeps them: refused (400) when their comma-joined
+/// list is longer than the column holds.
+fn stored_caller_versions(req: &HttpRequest) -> Result<Vec<String>, ApiError> {
+    let versions = caller_versions(req);
+    let joined = versions
+        .iter()
+        .map(|v| v.chars().count() + 1)
+        .sum::<usize>();
+    if joined.saturating_sub(1) > MAX_VERSIONS_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "{VERSION_HEADER} is longer than {MAX_VERSIONS_CHARS} characters"
+        )));
+    }
+    Ok(versions)
+}
+
+/// A URL of party info that the party store could hold: at most [`MAX_URL_CHARS`] characters
+/// once normalised, no NUL or other control character (PostgreSQL refuses a NUL in text).
+fn check_party_url(url: &str, what: &str) -> Result<(), ApiError> {
+    if normalise_party_url(url).chars().count() > MAX_URL_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "invalid party info: {what} is longer than {MAX_URL_CHARS} characters"
+        )));
+    }
+    if url.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!(
+            "invalid party info: {what} contains a control character"
+        )));
+    }
+    Ok(())
+}
+
+/// Party info whose every URL and key the party store can hold (docs/security.md): what would
+/// make the database fail is refused here, with a 400 naming it.
+fn check_party_info(info: &PartyInfo) -> Result<(), ApiError> {
+    check_party_url(&info.url, "url")?;
+    for recipient in &info.recipients {
+        check_party_url(&recipient.url, "recipient url")?;
+        if recipient.key.as_bytes().len() > MAX_KEY_BYTES {
+            return Err(ApiError::bad_request(format!(
+                "invalid party info: a recipient key is longer than {MAX_KEY_BYTES} bytes"
+            )));
+        }
+    }
+    for party in &info.parties {
+        check_party_url(party, "party url")?;
+    }
+    Ok(())
+}
+
 fn octets(body: Vec<u8>) -> HttpResponse {
     HttpResponse::Ok().content_type(OCTET_STREAM).body(body)
 }
@@ -73,9 +182,23 @@ async fn post_party_info(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let info = PartyInfo::decode(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid party info: {e}")))?;
-    let reply = node.receive_party_info(info, caller_versions(&req)).await?;
+    let large = body.len() > tm_manager::party::LARGE_PARTY_INFO_BYTES;
+    let decode = move || -> Result<PartyInfo, ApiError> {
+        let info = PartyInfo::decode(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid party info: {e}")))?;
+        check_party_info(&info)?;
+        Ok(info)
+    };
+    // A large party info is decoded and checked off the async workers (docs/security.md).
+    let info = if large {
+        web::block(decode)
+            .await
+            .map_err(|e| ApiError::internal(format!("party info decoding: {e}")))??
+    } else {
+        decode()?
+    };
+    let versions = stored_caller_versions(&req)?;
+    let reply = node.receive_party_info(info, versions).await?;
     Ok(octets(reply))
 }
 

@@ -10,16 +10,89 @@
 use std::ffi::OsString;
 use std::future::Future;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use tm_config::{AppType, Config, Profile};
+use tm_enclave::EnclaveError;
+use tm_http::limits::{self, BodyGuard, BodyLimits};
+use tm_http::listen::{describe, serve_http, HttpSettings, Transport};
 use tm_http::metrics::{self, Metrics};
 use tm_http::{common, Listen, Listener, Running, StartError, Started};
-use tm_manager::Node;
+use tm_manager::{ManagerError, Node};
 
-/// Largest request body accepted (payloads can be large contracts).
-pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// Largest request body the Q2T and ThirdParty servers accept by default (a `/sendraw`
+/// plaintext can be a large contract). P2P accepts an encoded payload of that size
+/// ([`limits::MAX_P2P_BODY_BYTES`]) and JSON carrying one in base64
+/// ([`limits::MAX_P2P_JSON_BYTES`]); the enclave accepts the base64 of that
+/// ([`limits::MAX_ENCLAVE_BODY_BYTES`]). Lower limits come from each server's `properties`
+/// ([`body_limits`]); docs/security.md, "Limits on requests".
+pub const MAX_BODY_BYTES: usize = limits::MAX_CLIENT_BODY_BYTES;
+
+/// What a node sends a peer fits the peer's default limits, checked when compiling: a payload
+/// of the largest client body fits a push, and a `/pushBatch` of resent payloads (base64 inside
+/// `{"encodedPayloads":[...]}`, at most [`tm_manager::resend::MAX_BATCH_BYTES`] of it) fits
+/// the JSON limit.
+const _: () = {
+    assert!(MAX_BODY_BYTES + limits::ENVELOPE_BYTES <= limits::MAX_P2P_BODY_BYTES);
+    assert!(
+        tm_manager::resend::MAX_BATCH_BYTES + limits::ENVELOPE_BYTES <= limits::MAX_P2P_JSON_BYTES
+    );
+};
+
+/// How long a client may take to send a request's head (actix's default, set explicitly):
+/// slow-header connections are closed after it.
+pub const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long an idle keep-alive connection stays open (actix's default, set explicitly).
+pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
+/// How long a connection may linger after we close it before it is dropped.
+pub const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The body limits of the server serving `app` in `config`: the defaults for its kind (P2P,
+/// or Q2T and ThirdParty), lowered by its `serverConfigs[].properties`.
+pub fn body_limits(config: &Config, app: &AppType) -> BodyLimits {
+    let defaults = match app {
+        AppType::P2P => BodyLimits::p2p(),
+        _ => BodyLimits::client(),
+    };
+    match config.server(app.clone()) {
+        Some(server) => defaults.with_properties(&server.properties),
+        None => defaults,
+    }
+}
+
+/// The app a service name of [`Service::serve`] labels.
+fn app_of(name: &str) -> AppType {
+    match name {
+        "p2p" => AppType::P2P,
+        "thirdparty" => AppType::ThirdParty,
+        _ => AppType::Q2T,
+    }
+}
+
+/// Warns when a client body the Q2T or ThirdParty server accepts would not fit a push to a
+/// peer with this config's P2P limit.
+fn warn_on_misaligned_limits(config: &Config) {
+    let p2p = body_limits(config, &AppType::P2P);
+    for app in [AppType::Q2T, AppType::ThirdParty] {
+        if config.server(app.clone()).is_none() {
+            continue;
+        }
+        let client = body_limits(config, &app);
+        if client.max_body + limits::ENVELOPE_BYTES > p2p.max_body {
+            tracing::warn!(
+                "{} accepts bodies of {} bytes, but P2P only {} bytes: a payload that large \
+                 cannot be pushed to a peer with the same limits",
+                app.as_str(),
+                client.max_body,
+                p2p.max_body
+            );
+        }
+    }
+}
 
 pub use tm_config::cli::{init_logging, normalize_args, Cli, Exit};
 
@@ -32,9 +105,18 @@ async fn readiness(node: web::Data<Node>) -> actix_web::HttpResponse {
     use actix_web::HttpResponse;
     match node.readiness().await {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
-        Err(e) => HttpResponse::ServiceUnavailable()
-            .content_type("text/plain")
-            .body(format!("not ready: {e}")),
+        Err(e) => {
+            // The body says what is missing; the cause (a database's own text) is logged only.
+            let detail = tm_http::ApiError::from(e);
+            tracing::warn!(
+                detail = detail.detail().unwrap_or_default(),
+                "not ready: {}",
+                detail.message()
+            );
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .body(format!("not ready: {}", detail.message()))
+        }
     }
 }
 
@@ -55,9 +137,14 @@ impl Service {
                 app.as_str()
             )));
         }
-        let node = Node::from_config(&config)
-            .await
-            .map_err(|e| StartError::failure(e.to_string()))?;
+        let node = Node::from_config(&config).await.map_err(|e| match e {
+            // Settings, TLS material or keys that cannot be used: the config is invalid.
+            ManagerError::Config(_) | ManagerError::Enclave(EnclaveError::BadRequest(_)) => {
+                StartError::config(e.to_string())
+            }
+            _ => StartError::failure(e.to_string()),
+        })?;
+        warn_on_misaligned_limits(&config);
         Ok(Self { config, node })
     }
 
@@ -72,8 +159,10 @@ impl Service {
     }
 
     /// Serves `routes` (with the common endpoints, metrics and `/readiness`) on `listener`,
-    /// in the background. `name` labels logs and metrics (`p2p`, `q2t`, `thirdparty`);
-    /// `routes` gets the [`Node`] as `web::Data<Node>` app data.
+    /// in the background. `name` labels logs and metrics (`p2p`, `q2t`, `thirdparty`) and
+    /// chooses the body limits ([`body_limits`] of that app, with a memory budget of its own);
+    /// `routes` gets the [`Node`] as `web::Data<Node>` app data. TLS as the app's server entry
+    /// says ([`Transport::of`]: a TLS entry is served with TLS or refused, never plain).
     pub fn serve<F>(
         &self,
         name: &'static str,
@@ -83,24 +172,40 @@ impl Service {
     where
         F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
     {
-        let address = listener.describe();
+        let transport = match self.config.server(app_of(name)) {
+            Some(server) => Transport::of(server, &listener)?,
+            None => Transport::Plain,
+        };
+        let address = describe(&listener, &transport);
         let metrics = Metrics::new(name);
         let node = web::Data::new(self.node.clone());
-        let server = HttpServer::new(move || {
+        let app_limits = body_limits(&self.config, &app_of(name));
+        tracing::debug!(limits = ?app_limits, "{name} body limits");
+        // One memory budget for every worker of this server.
+        let guard = web::Data::new(BodyGuard::new(app_limits.clone()));
+        let factory = move || {
             App::new()
                 .app_data(node.clone())
                 .app_data(web::Data::new(metrics.clone()))
-                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-                .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES))
+                .app_data(guard.clone())
+                .app_data(app_limits.payload_config())
+                .app_data(app_limits.json_config())
+                // The guard reads bodies within the limits; metrics count its refusals too.
+                .wrap(from_fn(limits::guard))
                 .wrap(from_fn(metrics::track))
                 .configure(common::configure)
                 .configure(metrics::configure)
                 .route(READINESS_PATH, web::get().to(readiness))
                 .configure(routes.clone())
-        });
-        let server = tm_http::listen_on!(server, listener)
-            .map_err(|e| StartError::failure(format!("cannot serve on {address}: {e}")))?
-            .run();
+        };
+        let settings = HttpSettings {
+            client_request_timeout: Some(REQUEST_HEAD_TIMEOUT),
+            client_disconnect_timeout: Some(DISCONNECT_TIMEOUT),
+            keep_alive: Some(KEEP_ALIVE),
+            ..HttpSettings::default()
+        };
+        let server = serve_http(factory, listener, transport, &settings)
+            .map_err(|e| StartError::failure(format!("cannot serve on {address}: {e}")))?;
         tracing::info!(listen = %address, "{name} listening");
         Ok(Running::spawn(server, address))
     }
@@ -159,4 +264,46 @@ where
         Ok(Started::Serving(start(config, listener).await?))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use tm_config::ServerConfig;
+
+    use super::*;
+
+    fn config(q2t_max: Option<&str>) -> Config {
+        let server = |app: AppType, max: Option<&str>| ServerConfig {
+            app: Some(app),
+            properties: max
+                .map(|m| [(limits::PROPERTY_MAX_BODY.to_owned(), m.to_owned())].into())
+                .unwrap_or_default(),
+            ..ServerConfig::default()
+        };
+        Config {
+            server_configs: Some(vec![
+                server(AppType::P2P, None),
+                server(AppType::Q2T, q2t_max),
+            ]),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn each_server_gets_the_limits_of_its_kind_lowered_by_its_properties() {
+        let defaults = config(None);
+        assert_eq!(body_limits(&defaults, &AppType::P2P), BodyLimits::p2p());
+        assert_eq!(body_limits(&defaults, &AppType::Q2T), BodyLimits::client());
+        assert_eq!(
+            body_limits(&defaults, &AppType::ThirdParty),
+            BodyLimits::client()
+        );
+        assert_eq!(
+            body_limits(&config(Some("1000")), &AppType::Q2T).max_body,
+            1000
+        );
+        assert_eq!(app_of("p2p"), AppType::P2P);
+        assert_eq!(app_of("q2t"), AppType::Q2T);
+        assert_eq!(app_of("thirdparty"), AppType::ThirdParty);
+    }
 }

@@ -175,12 +175,19 @@ pub(crate) trait Db {
         now: i64,
     ) -> QueryResult<()>;
     fn list_peers(&mut self) -> QueryResult<Vec<PeerRow>>;
+    /// Which of `urls` are peers already (one indexed read; keep `urls` within the bound
+    /// parameters a statement may have).
+    fn known_peers(&mut self, urls: &[String]) -> QueryResult<Vec<String>>;
     fn find_peer(&mut self, url: &str) -> QueryResult<Option<PeerRow>>;
     fn delete_peer(&mut self, url: &str) -> QueryResult<bool>;
     fn upsert_recipient(&mut self, key: &[u8], url: &str, now: i64) -> QueryResult<()>;
     fn find_recipient(&mut self, key: &[u8]) -> QueryResult<Option<RecipientRow>>;
     fn list_recipients(&mut self) -> QueryResult<Vec<RecipientRow>>;
     fn delete_recipient(&mut self, key: &[u8]) -> QueryResult<bool>;
+    /// The keys routed to `url` (through the `peer_url` index, not a scan of every route).
+    fn recipients_of(&mut self, url: &str) -> QueryResult<Vec<Vec<u8>>>;
+    /// Deletes the route of `key` if it still goes to `url`.
+    fn delete_route(&mut self, key: &[u8], url: &str) -> QueryResult<bool>;
     fn delete_recipients_of(&mut self, url: &str) -> QueryResult<usize>;
     /// Deletes every staging row (two statements; run inside [`Db::write_tx`]).
     fn clear_staging(&mut self) -> QueryResult<()>;
@@ -396,6 +403,13 @@ macro_rules! common_methods {
             tm_peer::table.order(tm_peer::url.asc()).load(self)
         }
 
+        fn known_peers(&mut self, urls: &[String]) -> QueryResult<Vec<String>> {
+            tm_peer::table
+                .select(tm_peer::url)
+                .filter(tm_peer::url.eq_any(urls))
+                .load(self)
+        }
+
         fn find_peer(&mut self, url: &str) -> QueryResult<Option<PeerRow>> {
             tm_peer::table
                 .filter(tm_peer::url.eq(url))
@@ -443,6 +457,23 @@ macro_rules! common_methods {
             diesel::delete(tm_recipient::table.filter(tm_recipient::public_key.eq(key)))
                 .execute(self)
                 .map(|n| n > 0)
+        }
+
+        fn recipients_of(&mut self, url: &str) -> QueryResult<Vec<Vec<u8>>> {
+            tm_recipient::table
+                .select(tm_recipient::public_key)
+                .filter(tm_recipient::peer_url.eq(url))
+                .load(self)
+        }
+
+        fn delete_route(&mut self, key: &[u8], url: &str) -> QueryResult<bool> {
+            diesel::delete(
+                tm_recipient::table
+                    .filter(tm_recipient::public_key.eq(key))
+                    .filter(tm_recipient::peer_url.eq(url)),
+            )
+            .execute(self)
+            .map(|n| n > 0)
         }
 
         fn delete_recipients_of(&mut self, url: &str) -> QueryResult<usize> {

@@ -1,10 +1,11 @@
 //! The blocking repository. Call it from blocking threads only; async code uses
 //! [`crate::AsyncStore`].
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tm_core::payload::PrivacyGroupId;
 use tm_core::{EncodedPayload, PayloadCodec, PublicKey, TxHash};
@@ -20,6 +21,14 @@ use crate::StoreError;
 /// How often a read-merge-write retries when a concurrent writer inserted the same hash
 /// between our read and our insert (PostgreSQL; SQLite's immediate transaction excludes it).
 const UPSERT_ATTEMPTS: usize = 3;
+
+/// How many rows one write transaction of a party-store batch writes: the SQLite write lock is
+/// released between chunks, so a large party info never keeps a local send waiting for long.
+const PARTY_WRITE_CHUNK: usize = 500;
+
+/// The longest pause between two chunks of a party-store batch on SQLite (see
+/// `Store::write_in_chunks`).
+const MAX_CHUNK_PAUSE: Duration = Duration::from_millis(100);
 
 /// The persistence of one node: Tessera's tables plus our own, on SQLite or PostgreSQL.
 ///
@@ -410,6 +419,104 @@ impl Store {
         })
     }
 
+    /// Records what one party info says about its sender (docs/protocol.md §9.3), replacing the
+    /// sender's entry: its contact time and API versions, routes of exactly `keys` to `url`
+    /// (added or moved there), and no more route to `url` for a key it stopped advertising.
+    ///
+    /// Linear in `keys` and in the routes to `url`, and only what changed is written: one
+    /// indexed read of the routes to `url`, hash sets to find the new and the stale ones, then
+    /// one statement per change, in write transactions of [`PARTY_WRITE_CHUNK`] rows so that
+    /// other writers can take the lock in between (the batch as a whole is not atomic, as the
+    /// calls it replaces were not either). A peer repeating its party info writes nothing but
+    /// its contact time.
+    pub fn replace_peer_recipients(
+        &self,
+        url: &str,
+        at_millis: i64,
+        api_versions: &[String],
+        keys: &[PublicKey],
+    ) -> Result<(), StoreError> {
+        self.record_peer_contact(url, at_millis, api_versions)?;
+        let routed = self.with_db(|db| Ok(db.recipients_of(url)?))?;
+        let advertised: HashSet<&[u8]> = keys.iter().map(PublicKey::as_bytes).collect();
+        let stale: Vec<&[u8]> = routed
+            .iter()
+            .map(Vec::as_slice)
+            .filter(|key| !advertised.contains(key))
+            .collect();
+        let routed: HashSet<&[u8]> = routed.iter().map(Vec::as_slice).collect();
+        let mut new: Vec<&[u8]> = Vec::new();
+        let mut seen = HashSet::with_capacity(keys.len());
+        for key in keys.iter().map(PublicKey::as_bytes) {
+            if !routed.contains(key) && seen.insert(key) {
+                new.push(key);
+            }
+        }
+        self.write_in_chunks(&stale, |db, chunk| {
+            for key in chunk {
+                // Only if still routed here: another replica may have moved it meanwhile.
+                db.delete_route(key, url)?;
+            }
+            Ok(0)
+        })?;
+        self.write_in_chunks(&new, |db, chunk| {
+            let now = now_millis();
+            db.insert_peer_if_absent(url, now)?;
+            for key in chunk {
+                db.upsert_recipient(key, url, now)?;
+            }
+            Ok(0)
+        })?;
+        Ok(())
+    }
+
+    /// [`Store::add_peer`] for many URLs: the ones already known are read first (an indexed
+    /// read per [`PARTY_WRITE_CHUNK`] URLs), only the others are written, in write transactions
+    /// of [`PARTY_WRITE_CHUNK`] statements. Linear, and a repeated list writes nothing. Returns
+    /// how many were new.
+    pub fn add_peers(&self, urls: &[String]) -> Result<usize, StoreError> {
+        let mut known: HashSet<String> = HashSet::new();
+        for chunk in urls.chunks(PARTY_WRITE_CHUNK) {
+            known.extend(self.with_db(|db| Ok(db.known_peers(chunk)?))?);
+        }
+        let mut seen = HashSet::with_capacity(urls.len());
+        let missing: Vec<&String> = urls
+            .iter()
+            .filter(|url| !known.contains(*url) && seen.insert(*url))
+            .collect();
+        self.write_in_chunks(&missing, |db, chunk| {
+            let now = now_millis();
+            let mut new = 0;
+            for url in chunk {
+                new += usize::from(db.insert_peer_if_absent(url, now)?);
+            }
+            Ok(new)
+        })
+    }
+
+    /// Runs `f` over `items` in write transactions of [`PARTY_WRITE_CHUNK`] items and sums what
+    /// it returns. On SQLite, between two chunks the write lock stays free for as long as the
+    /// chunk held it (at most [`MAX_CHUNK_PAUSE`]): SQLite has no queue of writers, a waiting
+    /// one retries every 100 ms at most, so without such gaps a long batch could starve a local
+    /// send until its busy timeout ("database is locked"). A batch of one chunk never waits.
+    fn write_in_chunks<T>(
+        &self,
+        items: &[T],
+        mut f: impl FnMut(&mut dyn Db, &[T]) -> Result<usize, StoreError>,
+    ) -> Result<usize, StoreError> {
+        let sqlite = matches!(self.inner.url, DatabaseUrl::Sqlite(_));
+        let mut total = 0;
+        for (i, chunk) in items.chunks(PARTY_WRITE_CHUNK).enumerate() {
+            let started = Instant::now();
+            total += self.write(|db| f(db, chunk))?;
+            let more = (i + 1) * PARTY_WRITE_CHUNK < items.len();
+            if sqlite && more {
+                std::thread::sleep(started.elapsed().min(MAX_CHUNK_PAUSE));
+            }
+        }
+        Ok(total)
+    }
+
     /// The route of one recipient key.
     pub fn find_recipient(&self, key: &PublicKey) -> Result<Option<RecipientRoute>, StoreError> {
         self.with_db(|db| Ok(db.find_recipient(key.as_bytes())?.map(route_from_row)))
@@ -548,4 +655,72 @@ where
     Err(StoreError::Database(format!(
         "transaction {hash} kept changing under concurrent writers"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: usize) -> PublicKey {
+        let mut bytes = vec![9u8; 32];
+        bytes[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        PublicKey::from_bytes(bytes)
+    }
+
+    fn routes_to(store: &Store, url: &str) -> Vec<PublicKey> {
+        let mut keys: Vec<PublicKey> = store
+            .list_recipients()
+            .expect("list")
+            .into_iter()
+            .filter(|r| r.peer_url == url)
+            .map(|r| r.public_key)
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn replacing_a_peers_keys_in_chunks_keeps_exactly_the_advertised_ones() {
+        let store = Store::connect("jdbc:sqlite::memory:", None, None, true, 1).expect("store");
+        let (a, b) = ("http://a:9001/", "http://b:9001/");
+        // More keys than one chunk, so several transactions are written.
+        let first: Vec<PublicKey> = (0..PARTY_WRITE_CHUNK * 2 + 7).map(key).collect();
+        store
+            .replace_peer_recipients(a, 11, &["5.0".to_owned()], &first)
+            .expect("first round");
+        assert_eq!(routes_to(&store, a), first);
+        let peer = store.find_peer(a).expect("find").expect("peer");
+        assert_eq!(peer.last_contact, Some(11));
+        assert_eq!(peer.api_versions, Some(vec!["5.0".to_owned()]));
+
+        // Key 0 moves to b; the next round from a no longer lists keys 0..10 and adds one.
+        store.upsert_recipient(&key(0), b).expect("moved");
+        let second: Vec<PublicKey> = (10..PARTY_WRITE_CHUNK * 2 + 8).map(key).collect();
+        store
+            .replace_peer_recipients(a, 12, &[], &second)
+            .expect("second round");
+        assert_eq!(routes_to(&store, a), second);
+        assert_eq!(
+            routes_to(&store, b),
+            vec![key(0)],
+            "a route moved away stays"
+        );
+
+        store
+            .replace_peer_recipients(a, 13, &[], &[])
+            .expect("no keys");
+        assert!(routes_to(&store, a).is_empty());
+    }
+
+    #[test]
+    fn adding_many_peers_counts_the_new_ones() {
+        let store = Store::connect("jdbc:sqlite::memory:", None, None, true, 1).expect("store");
+        let urls: Vec<String> = (0..PARTY_WRITE_CHUNK + 3)
+            .map(|i| format!("http://h{i}:9001/"))
+            .collect();
+        assert_eq!(store.add_peers(&urls[..10]).expect("some"), 10);
+        assert_eq!(store.add_peers(&urls).expect("all"), urls.len() - 10);
+        assert_eq!(store.add_peers(&urls).expect("again"), 0);
+        assert_eq!(store.list_peers().expect("list").len(), urls.len());
+    }
 }

@@ -210,12 +210,13 @@ async fn party_info_and_json_calls() {
 
 #[actix_web::test]
 async fn a_node_that_is_not_there_is_offline() {
-    // Bind and drop to find a port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    // A socket bound to a port but never listening, held for the whole test: connections to
+    // it are refused, and no other test can take the port meanwhile.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind a loopback port");
+    let port = socket.local_addr().expect("bound address").port();
     let client = P2pClient::new(P2pTimeouts::default()).expect("client");
     let ours = PartyInfo {
         url: "http://us/".into(),

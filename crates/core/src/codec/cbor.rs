@@ -5,6 +5,7 @@
 //! and its decoder has an odd rule (an unknown key ends decoding) that a serde model would hide.
 
 use super::reader::Reader;
+use super::OpCount;
 use crate::payload::{Nonce, PrivacyGroupId, RecipientBox, SecurityHash};
 use crate::{b64, CodecError, EncodedPayload, PrivacyMode, PublicKey, TxHash};
 
@@ -201,8 +202,20 @@ fn read_byte_array<'a>(
 
 /// Decodes Tessera's CBOR map. Keys may come in any order; a key Tessera does not know ends
 /// decoding with what was read so far, as Jackson's `nextFieldName()` loop does.
+///
+/// One pass over the input: every item is read once (a repeated key replaces what the earlier
+/// one read, so the work stays bounded by the input), and every count is checked against the
+/// bytes left before anything is allocated for it.
 pub fn decode(bytes: &[u8]) -> Result<EncodedPayload, CodecError> {
-    let mut r = Reader::new(bytes);
+    read(Reader::new(bytes))
+}
+
+/// [`decode`], adding one to `ops` for every read of the input (for the linearity tests).
+pub fn decode_counted(bytes: &[u8], ops: &OpCount) -> Result<EncodedPayload, CodecError> {
+    read(Reader::counted(bytes, ops))
+}
+
+fn read(mut r: Reader<'_>) -> Result<EncodedPayload, CodecError> {
     let header = read_header(&mut r, "payload")?;
     expect(&header, MAJOR_MAP, "payload")?;
     let entries = bounded(header.value, &r, "payload")?;

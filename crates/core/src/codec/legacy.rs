@@ -1,6 +1,7 @@
 //! The LEGACY length-prefixed encoding (`PayloadEncoderImpl`, docs/protocol.md §1.3 and §1.4).
 
 use super::reader::{put_array, put_field, put_len, Reader};
+use super::OpCount;
 use crate::payload::{Nonce, PrivacyGroupId, RecipientBox, SecurityHash};
 use crate::{CodecError, EncodedPayload, PrivacyMode, PublicKey, TxHash};
 
@@ -46,8 +47,19 @@ pub fn encode(payload: &EncodedPayload) -> Vec<u8> {
 }
 
 /// Decodes every historical form of the LEGACY encoding; trailing bytes are ignored.
+///
+/// One pass over the input: each item is read once, and the only collections built are the
+/// lists (appended to) and the ACOTH map and mandatory set (`O(log n)` per insert).
 pub fn decode(bytes: &[u8]) -> Result<EncodedPayload, CodecError> {
-    let mut r = Reader::new(bytes);
+    read(Reader::new(bytes))
+}
+
+/// [`decode`], adding one to `ops` for every read of the input (for the linearity tests).
+pub fn decode_counted(bytes: &[u8], ops: &OpCount) -> Result<EncodedPayload, CodecError> {
+    read(Reader::counted(bytes, ops))
+}
+
+fn read(mut r: Reader<'_>) -> Result<EncodedPayload, CodecError> {
     let mut payload = EncodedPayload {
         sender: PublicKey::from_bytes(r.field("sender key", MAX_LEN)?),
         cipher_text: r.field("cipher text", MAX_LEN)?.to_vec(),

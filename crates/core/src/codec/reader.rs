@@ -1,17 +1,33 @@
 //! A bounds-checked cursor over untrusted bytes, with Tessera's length-prefixed primitives
 //! (`BinaryEncoder`, docs/protocol.md §1.2).
 
+use super::OpCount;
 use crate::CodecError;
 
 /// Reads from a byte slice; every read checks the remaining length first.
 pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
     position: usize,
+    /// Where to count each read, for the linearity tests (`OpCount`).
+    ops: Option<&'a OpCount>,
 }
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, position: 0 }
+        Self {
+            bytes,
+            position: 0,
+            ops: None,
+        }
+    }
+
+    /// A reader that adds one to `ops` for every read it makes.
+    pub(crate) fn counted(bytes: &'a [u8], ops: &'a OpCount) -> Self {
+        Self {
+            bytes,
+            position: 0,
+            ops: Some(ops),
+        }
     }
 
     pub(crate) fn remaining(&self) -> usize {
@@ -19,6 +35,9 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn take(&mut self, len: usize, what: &'static str) -> Result<&'a [u8], CodecError> {
+        if let Some(ops) = self.ops {
+            ops.add(1);
+        }
         if len > self.remaining() {
             return Err(CodecError::Truncated {
                 what,

@@ -3,6 +3,7 @@
 
 mod hashes;
 mod keys;
+mod linear;
 mod partyinfo;
 mod payloads;
 mod properties;

@@ -17,8 +17,9 @@ use crate::{ManagerError, Node};
 /// Appends `keys` to `list`, skipping those already present (order kept, as Java's
 /// `distinct()` keeps it).
 fn extend_distinct(list: &mut Vec<PublicKey>, keys: impl IntoIterator<Item = PublicKey>) {
+    let mut seen: std::collections::HashSet<PublicKey> = list.iter().cloned().collect();
     for key in keys {
-        if !list.contains(&key) {
+        if seen.insert(key.clone()) {
             list.push(key);
         }
     }

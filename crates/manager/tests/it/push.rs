@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use tm_core::payload::{Nonce, SecurityHash};
+use tm_core::payload::{Nonce, RecipientBox, SecurityHash};
 use tm_core::seal::PrivacyMetadata;
 use tm_core::{EncodedPayload, ErrorKind, PrivacyMode, PublicKey, TxHash};
 use tm_manager::push::PushOutcome;
@@ -459,4 +459,131 @@ async fn a_push_batch_may_hold_a_transaction_and_the_one_it_affects_in_any_order
     assert_eq!(b.stored_count().await, 2);
     let stored = b.stored(&second.hash()).await.expect("held");
     assert_eq!(affected_hashes(&stored), vec![first.hash()]);
+}
+
+/// A transaction `node` sent to `recipients` (itself added last), as its send stores it.
+fn sent_by(
+    node: &TestNode,
+    message: &[u8],
+    recipients: &[PublicKey],
+    metadata: &PrivacyMetadata,
+) -> EncodedPayload {
+    let mut all = recipients.to_vec();
+    all.push(node.key());
+    node.keyring()
+        .encrypt_payload(message, &node.key(), &all, metadata)
+        .expect("seals")
+}
+
+#[tokio::test]
+async fn our_own_transaction_is_rebuilt_from_boxes_its_sender_key_made_and_nothing_else() {
+    let a = TestNode::start(1).await;
+    let (r1, r2) = (Outsider::new().key(), Outsider::new().key());
+    let sent = sent_by(
+        &a,
+        b"ours",
+        &[r1.clone(), r2.clone()],
+        &PrivacyMetadata::default(),
+    );
+    let hash = sent.hash();
+
+    // A's copy is lost; each recipient hands its copy back (a resend): both are merged.
+    assert_eq!(push(&a, copy_for(&sent, &r1)).await, PushOutcome::Stored);
+    assert_eq!(push(&a, copy_for(&sent, &r2)).await, PushOutcome::Stored);
+    let rebuilt = a.stored(&hash).await.expect("held");
+    assert_eq!(rebuilt.recipient_keys, vec![r2.clone(), r1.clone()]);
+    let received = a
+        .node
+        .receive(&hash, Some(a.key()), false)
+        .await
+        .expect("the sender opens it");
+    assert_eq!(received.payload, b"ours");
+
+    // A box for a third key that the sender's key did not make (another master key).
+    let stranger = Outsider::new().key();
+    let other = sent_by(
+        &a,
+        b"ours",
+        std::slice::from_ref(&stranger),
+        &PrivacyMetadata::default(),
+    );
+    let foreign_box = EncodedPayload {
+        recipient_keys: vec![stranger.clone()],
+        recipient_boxes: copy_for(&other, &stranger).recipient_boxes,
+        ..copy_for(&sent, &r1)
+    };
+    let (kind, message) = failure(a.node.receive_push(foreign_box).await);
+    assert_eq!(kind, ErrorKind::Invalid, "{message}");
+    assert!(message.contains("does not open"), "{message}");
+    assert_eq!(a.stored(&hash).await.as_ref(), Some(&rebuilt));
+
+    // A new transaction in our name whose first box opens but whose second was not made by
+    // the sender's key for its recipient.
+    let second = sent_by(
+        &a,
+        b"second",
+        std::slice::from_ref(&r1),
+        &PrivacyMetadata::default(),
+    );
+    let mut tampered = second.clone();
+    tampered.recipient_boxes[1] = copy_for(&other, &stranger).recipient_boxes[0].clone();
+    let (kind, message) = failure(a.node.receive_push(tampered).await);
+    assert_eq!(kind, ErrorKind::Invalid, "{message}");
+    assert!(message.contains("was not made by the sender"), "{message}");
+
+    // In our name without recipient keys: no box can be checked against its recipient.
+    let keyless = EncodedPayload {
+        recipient_keys: Vec::new(),
+        recipient_boxes: vec![second.recipient_boxes[0].clone()],
+        ..second.clone()
+    };
+    let (kind, message) = failure(a.node.receive_push(keyless).await);
+    assert_eq!(kind, ErrorKind::Invalid, "{message}");
+    assert!(message.contains("lists no recipient"), "{message}");
+    assert!(a.stored(&second.hash()).await.is_none());
+
+    // In a batch, a second entry for the same hash is checked against the first.
+    let third = sent_by(
+        &a,
+        b"third",
+        std::slice::from_ref(&r1),
+        &PrivacyMetadata::default(),
+    );
+    let widened = EncodedPayload {
+        recipient_keys: vec![stranger.clone()],
+        recipient_boxes: vec![RecipientBox(vec![1; 48])],
+        ..copy_for(&third, &r1)
+    };
+    let (kind, message) = failure(
+        a.node
+            .receive_push_batch(vec![copy_for(&third, &r1), widened])
+            .await,
+    );
+    assert_eq!(kind, ErrorKind::Invalid, "{message}");
+    assert!(a.stored(&third.hash()).await.is_none());
+    assert_eq!(a.stored_count().await, 1);
+}
+
+#[tokio::test]
+async fn a_psv_push_cannot_list_a_recipient_the_held_copy_does_not() {
+    let b = TestNode::start(1).await;
+    let sender = Outsider::new();
+    let other = Outsider::new().key();
+    let full = sender.seal(b"psv", &[b.key(), other.clone()], &psv(Vec::new(), b"exec"));
+    let copy = copy_for(&full, &b.key());
+    assert_eq!(push(&b, copy.clone()).await, PushOutcome::Stored);
+    let held = b.stored(&full.hash()).await.expect("held");
+
+    // A box for a key the held copy does not list, in front of the list.
+    let stranger = Outsider::new().key();
+    let mut listed = copy.clone();
+    listed.recipient_keys.insert(0, stranger.clone());
+    listed.recipient_boxes = vec![RecipientBox(vec![2; 48])];
+    let (kind, message) = failure(b.node.receive_push(listed).await);
+    assert_eq!(kind, ErrorKind::Forbidden, "{message}");
+    assert!(
+        message.contains("expected recipient not found"),
+        "{message}"
+    );
+    assert_eq!(b.stored(&full.hash()).await.as_ref(), Some(&held));
 }

@@ -123,17 +123,23 @@ async fn individual_resend_answers_the_requesters_copy_in_legacy() {
         held.from_b
     );
 
-    // Not a party.
+    // Not a party: Tessera's 500 (InvalidRecipientException), with the message its resend
+    // acceptance test checks.
     let stranger = generate_keys(1).remove(0).public;
     let (kind, message) = failure(a.node.resend_individual(&stranger, &sent.hash()).await);
-    assert_eq!(kind, ErrorKind::NotFound, "{message}");
-    assert!(message.contains("is not a party"), "{message}");
+    assert_eq!(kind, ErrorKind::Refused, "{message}");
+    assert!(
+        message.contains(&format!(
+            "Recipient {stranger} is not a recipient of transaction"
+        )),
+        "{message}"
+    );
     let (kind, message) = failure(
         a.node
             .resend_individual(&b.key(), &held.to_other.hash())
             .await,
     );
-    assert_eq!(kind, ErrorKind::NotFound, "{message}");
+    assert_eq!(kind, ErrorKind::Refused, "{message}");
 
     // Unknown hash.
     let unknown = TxHash::of_cipher_text(b"never stored");

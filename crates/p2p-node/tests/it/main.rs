@@ -2,6 +2,9 @@
 //! whitelist, garbage, and replicas sharing a database.
 
 mod discovery;
+mod hostile_edge;
+mod hostile_load;
+mod hostile_push;
 mod push;
 mod readiness;
 mod replicas;

@@ -85,7 +85,26 @@ fn a_real_tessera_payload_is_stored_under_its_hash() {
     .expect("b64");
     let expected = entry["transaction_hash_base64"].as_str().expect("hash");
 
-    let node = p2p_node("vector", &[]);
+    // The node holds the payload's sender key (the recipient's private key is not known): the
+    // push is its own transaction handed back, as in a resend, and every box must open with
+    // that key. A node holding neither key refuses the push (403, docs/security.md).
+    let key = &json["key_material"];
+    let mut node = tm_dev_support::TestNode::new("vector", 1, &[]);
+    node.configure(|c| {
+        c.keys([tm_config::KeyData {
+            private_key: Some(tm_config::Secret::new(
+                key["sender_private_base64"].as_str().expect("key"),
+            )),
+            public_key: Some(
+                key["sender_public_base64"]
+                    .as_str()
+                    .expect("key")
+                    .to_owned(),
+            ),
+            ..tm_config::KeyData::default()
+        }])
+    });
+    node.start(Service::P2p);
     let url = node.p2p_url();
     // The peer's own LEGACY bytes, exactly as a Tessera node sends them (no 5.0: LEGACY).
     let response = reqwest::blocking::Client::new()

@@ -2,6 +2,7 @@
 //! services in-process on SQLite.
 
 mod failures;
+mod limits;
 mod raw;
 mod send;
 mod support;
