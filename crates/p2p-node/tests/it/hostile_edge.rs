@@ -12,30 +12,14 @@ use tm_client::p2p::{ResendRequest, ResendType};
 use tm_client::ClientError;
 use tm_config::AppType;
 use tm_core::partyinfo::{PartyInfo, Recipient};
-use tm_core::seal::PrivacyMetadata;
 use tm_core::version::VERSION_HEADER;
-use tm_core::{KeyPair, Keyring, PayloadCodec, PublicKey};
+use tm_core::{KeyPair, PayloadCodec, PublicKey};
 use tm_dev_support::postgres::{psql, Schema};
 use tm_dev_support::{block_on, eventually, Service, TestNode};
 use tm_http::limits::json_limit_for;
 use tm_store::Store;
 
-use crate::support::{client, stored_count};
-
-/// A payload from a foreign sender to `recipient`, as that sender pushes it.
-fn pushed_to(recipient: &PublicKey, message: &[u8]) -> tm_core::EncodedPayload {
-    let sender = KeyPair::generate().expect("key");
-    Keyring::new(vec![sender.clone()])
-        .encrypt_payload(
-            message,
-            &sender.public,
-            &[recipient.clone(), sender.public.clone()],
-            &PrivacyMetadata::default(),
-        )
-        .expect("seals")
-        .for_recipient(recipient)
-        .expect("strips")
-}
+use crate::support::{client, pushed_to, stored_count};
 
 /// The TCP port of a node's P2P service.
 fn p2p_port(node: &TestNode) -> u16 {

@@ -14,10 +14,10 @@ use tm_client::ClientError;
 use tm_core::partyinfo::{PartyInfo, Recipient};
 use tm_core::payload::RecipientBox;
 use tm_core::seal::PrivacyMetadata;
-use tm_core::{EncodedPayload, KeyPair, Keyring, PayloadCodec, PublicKey};
+use tm_core::{Keyring, PayloadCodec, PublicKey};
 use tm_dev_support::{block_on, TestNode};
 
-use crate::support::{client, p2p_node};
+use crate::support::{client, p2p_node, pushed_to, store_of};
 
 /// Distinct entries the attacker sends.
 const ENTRIES: usize = 20_000;
@@ -41,33 +41,6 @@ fn fake_key(salt: u8, i: usize) -> PublicKey {
     let mut bytes = vec![salt; 32];
     bytes[..8].copy_from_slice(&(i as u64).to_be_bytes());
     PublicKey::from_bytes(bytes)
-}
-
-/// Opens the node's SQLite database with our store crate.
-fn store_of(node: &TestNode) -> tm_store::Store {
-    tm_store::Store::connect(
-        &format!("jdbc:sqlite:{}", node.sqlite_path().display()),
-        None,
-        None,
-        false,
-        1,
-    )
-    .expect("open the node's database")
-}
-
-/// A payload from a foreign sender to `recipient`, as that sender pushes it.
-fn pushed_to(recipient: &PublicKey, message: &[u8]) -> EncodedPayload {
-    let sender = KeyPair::generate().expect("key");
-    Keyring::new(vec![sender.clone()])
-        .encrypt_payload(
-            message,
-            &sender.public,
-            &[recipient.clone(), sender.public.clone()],
-            &PrivacyMetadata::default(),
-        )
-        .expect("seals")
-        .for_recipient(recipient)
-        .expect("strips")
 }
 
 /// How long `/upcheck` and an ordinary push may take while the node is under attack before they

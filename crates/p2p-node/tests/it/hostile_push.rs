@@ -11,7 +11,7 @@ use tm_core::seal::{PrivacyMetadata, SealRandomness};
 use tm_core::{EncodedPayload, KeyPair, Keyring, PayloadCodec, PublicKey, TxHash};
 use tm_dev_support::{block_on, Service, TestNode};
 
-use crate::support::{client, p2p_node, party, stored_count};
+use crate::support::{client, p2p_node, party, pushed_to, store_of, stored_count};
 
 const OCTET_STREAM: &str = "application/octet-stream";
 
@@ -44,21 +44,9 @@ fn push_status(url: &str, payload: &EncodedPayload, codec: PayloadCodec) -> (u16
     }
 }
 
-/// The node's database, read with our store crate.
-fn store(node: &TestNode) -> tm_store::Store {
-    tm_store::Store::connect(
-        &format!("jdbc:sqlite:{}", node.sqlite_path().display()),
-        None,
-        None,
-        false,
-        1,
-    )
-    .expect("open the node's database")
-}
-
 /// The row the node holds for `hash`.
 fn row(node: &TestNode, hash: &TxHash) -> Option<EncodedPayload> {
-    store(node)
+    store_of(node)
         .find_payload(hash)
         .expect("read")
         .map(|stored| stored.payload)
@@ -66,21 +54,6 @@ fn row(node: &TestNode, hash: &TxHash) -> Option<EncodedPayload> {
 
 fn upcheck(url: &str) {
     block_on(client().upcheck(url)).expect("the node still answers /upcheck");
-}
-
-/// A payload from a foreign sender to `recipient`, as that sender pushes it.
-fn pushed_to(recipient: &PublicKey, message: &[u8]) -> EncodedPayload {
-    let sender = KeyPair::generate().expect("key");
-    Keyring::new(vec![sender.clone()])
-        .encrypt_payload(
-            message,
-            &sender.public,
-            &[recipient.clone(), sender.public.clone()],
-            &PrivacyMetadata::default(),
-        )
-        .expect("seals")
-        .for_recipient(recipient)
-        .expect("strips")
 }
 
 /// A normal push still stores right after an attack.
@@ -402,7 +375,7 @@ fn group(name: &str, state: &str) -> PrivacyGroupRecord {
 fn privacy_groups_of_unknown_types_and_states_or_that_rewrite_ours_are_refused() {
     let node = p2p_node("groups", &[]);
     let url = node.p2p_url();
-    let groups = || store(&node).list_privacy_groups().expect("groups");
+    let groups = || store_of(&node).list_privacy_groups().expect("groups");
     let push = |record: &PrivacyGroupRecord| match block_on(
         client().push_privacy_group(&url, record.encode()),
     ) {
@@ -516,7 +489,7 @@ fn binary_endpoints_refuse_other_content_types() {
     }
     assert_eq!(stored_count(&node), 0, "nothing stored");
     assert_eq!(party(&url), parties, "party store unchanged");
-    assert!(store(&node)
+    assert!(store_of(&node)
         .list_privacy_groups()
         .expect("groups")
         .is_empty());

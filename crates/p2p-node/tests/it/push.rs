@@ -6,26 +6,11 @@ use std::path::PathBuf;
 use tm_client::p2p::{ResendRequest, ResendType};
 use tm_client::ClientError;
 use tm_core::seal::PrivacyMetadata;
-use tm_core::{KeyPair, Keyring, PayloadCodec, PublicKey, TxHash};
+use tm_core::{Keyring, PayloadCodec, PublicKey, TxHash};
 
 use tm_dev_support::{block_on, Service};
 
-use crate::support::{client, p2p_node, party, stored_count};
-
-/// A payload from a foreign sender to the node's key, as that sender pushes it.
-fn pushed_to(recipient: &PublicKey, message: &[u8]) -> tm_core::EncodedPayload {
-    let sender = KeyPair::generate().expect("key");
-    Keyring::new(vec![sender.clone()])
-        .encrypt_payload(
-            message,
-            &sender.public,
-            &[recipient.clone(), sender.public.clone()],
-            &PrivacyMetadata::default(),
-        )
-        .expect("seals")
-        .for_recipient(recipient)
-        .expect("strips")
-}
+use crate::support::{client, p2p_node, party, pushed_to, stored_count};
 
 fn resend_individual(url: &str, key: &PublicKey, hash: &TxHash) -> Result<Vec<u8>, ClientError> {
     block_on(client().resend(

@@ -35,15 +35,34 @@ pub fn p2p_node(name: &str, peers: &[String]) -> TestNode {
     node
 }
 
-/// How many transactions the node's SQLite database holds (read with our store crate).
-pub fn stored_count(node: &TestNode) -> u64 {
-    let store = tm_store::Store::connect(
+/// The node's SQLite database, opened with our store crate.
+pub fn store_of(node: &TestNode) -> tm_store::Store {
+    tm_store::Store::connect(
         &format!("jdbc:sqlite:{}", node.sqlite_path().display()),
         None,
         None,
         false,
         1,
     )
-    .expect("open the node's database");
-    store.count_payloads().expect("count")
+    .expect("open the node's database")
+}
+
+/// How many transactions the node's SQLite database holds.
+pub fn stored_count(node: &TestNode) -> u64 {
+    store_of(node).count_payloads().expect("count")
+}
+
+/// A payload from a foreign sender to `recipient`, as that sender pushes it.
+pub fn pushed_to(recipient: &PublicKey, message: &[u8]) -> tm_core::EncodedPayload {
+    let sender = tm_core::KeyPair::generate().expect("key");
+    tm_core::Keyring::new(vec![sender.clone()])
+        .encrypt_payload(
+            message,
+            &sender.public,
+            &[recipient.clone(), sender.public.clone()],
+            &tm_core::seal::PrivacyMetadata::default(),
+        )
+        .expect("seals")
+        .for_recipient(recipient)
+        .expect("strips")
 }
