@@ -221,6 +221,7 @@ fn run_on(options: &BenchOptions, db: Db, out: &Path, keep: bool) -> Result<DbRu
         replicas: 1,
         lb: Balancer::Nginx,
         release: true,
+        tls: false,
     };
     let result = cluster::up(&up).and_then(|mut cluster| measure(&mut cluster, options, db, out));
     if keep && result.is_ok() {

@@ -9,6 +9,7 @@
 
 mod node;
 mod process;
+mod tls;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -17,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use tm_client::q2t::{MediaType, Q2tClient, SendRequest};
 use tm_core::{PublicKey, TxHash};
 use tm_dev_support::block_on;
-use tm_dev_support::wait::http_ok;
 
 pub use node::{read_config, write_keys};
 pub use process::{alive, signal, spawn, wait_healthy, Process};
@@ -56,6 +56,10 @@ pub struct UpOptions {
     /// Use release builds of the binaries.
     #[arg(long)]
     pub release: bool,
+    /// Mutual TLS in CA mode on every server and client (a CA generated in `<dir>/tls`); the
+    /// Q2T unix socket stays plain.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// Key files of one key pair.
@@ -107,6 +111,9 @@ pub struct Cluster {
     pub balancer_process: Option<Process>,
     /// The nodes.
     pub nodes: Vec<NodeInfo>,
+    /// With `--tls`: the folder of the CA and the xtask's client certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<PathBuf>,
 }
 
 impl Cluster {
@@ -163,6 +170,8 @@ struct Setup {
     bin: PathBuf,
     /// With replicas: the balancer and its executable.
     balancer: Option<(Balancer, PathBuf)>,
+    /// With `--tls`: the CA's folder.
+    tls: Option<PathBuf>,
 }
 
 impl Setup {
@@ -174,6 +183,7 @@ impl Setup {
             balancer: self.balancer.as_ref().map(|(lb, _)| *lb),
             balancer_process: None,
             nodes: Vec::new(),
+            tls: self.tls.clone(),
         }
     }
 }
@@ -193,7 +203,7 @@ fn prepare(options: &UpOptions) -> Result<Setup, String> {
     );
     let bin = crate::build_services(options.release)?;
     let balancer = if options.replicas > 1 {
-        Some((options.lb, lb::ensure_installed(options.lb)?))
+        Some((options.lb, lb::ensure_installed(options.lb, options.tls)?))
     } else {
         None
     };
@@ -201,6 +211,13 @@ fn prepare(options: &UpOptions) -> Result<Setup, String> {
         crate::postgres::ensure_running()?;
     }
     fresh_dir(&dir)?;
+    let tls = if options.tls {
+        let tls = tls::create(&dir)?;
+        println!("cluster: mutual TLS, CA in {}", tls.display());
+        Some(tls)
+    } else {
+        None
+    };
     println!(
         "cluster: a fresh {}-node network in {}",
         options.nodes,
@@ -212,6 +229,7 @@ fn prepare(options: &UpOptions) -> Result<Setup, String> {
         replicas: options.replicas,
         bin,
         balancer,
+        tls,
     })
 }
 
@@ -266,7 +284,7 @@ fn start_services(cluster: &mut Cluster) -> Result<(), String> {
             cluster.save()?;
             let process = &cluster.nodes[n].processes[p];
             if !process.health.is_empty() {
-                wait_healthy(process, Duration::from_secs(60))?;
+                wait_healthy(process, Duration::from_secs(60), cluster.tls.as_deref())?;
             }
             started += 1;
             println!(
@@ -286,7 +304,7 @@ fn start_balancer(
     frontends: &[Frontend],
 ) -> Result<(), String> {
     let dir = cluster.dir.clone();
-    let config = write_balancer_config(*balancer, binary, &dir, frontends)?;
+    let config = write_balancer_config(*balancer, binary, &dir, frontends, cluster.tls.is_some())?;
     let command = lb::command(*balancer, binary, &config, &dir);
     let mut process = Process {
         name: format!("{balancer:?}").to_lowercase(),
@@ -303,7 +321,7 @@ fn start_balancer(
     spawn(&mut process)?;
     cluster.balancer_process = Some(process.clone());
     cluster.save()?;
-    wait_healthy(&process, Duration::from_secs(30))?;
+    wait_healthy(&process, Duration::from_secs(30), cluster.tls.as_deref())?;
     println!(
         "cluster: {} balancing {} interfaces (pid {})",
         process.name,
@@ -319,10 +337,14 @@ fn write_balancer_config(
     binary: &Path,
     dir: &Path,
     frontends: &[Frontend],
+    tls: bool,
 ) -> Result<PathBuf, String> {
-    let (template, file) = match balancer {
-        Balancer::Nginx => ("deploy/lb/nginx.conf.tmpl", "nginx.conf"),
-        Balancer::Haproxy => ("deploy/lb/haproxy.cfg.tmpl", "haproxy.cfg"),
+    // With TLS the balancers pass connections through (TCP), so mutual TLS stays end to end.
+    let (template, file) = match (balancer, tls) {
+        (Balancer::Nginx, false) => ("deploy/lb/nginx.conf.tmpl", "nginx.conf"),
+        (Balancer::Haproxy, false) => ("deploy/lb/haproxy.cfg.tmpl", "haproxy.cfg"),
+        (Balancer::Nginx, true) => ("deploy/lb/nginx-tls.conf.tmpl", "nginx.conf"),
+        (Balancer::Haproxy, true) => ("deploy/lb/haproxy-tls.cfg.tmpl", "haproxy.cfg"),
     };
     let template = std::fs::read_to_string(crate::root().join(template))
         .map_err(|e| format!("deploy/lb template: {e}"))?;
@@ -348,7 +370,7 @@ pub fn wait_for_discovery(cluster: &Cluster, limit: Duration) -> Result<(), Stri
             .nodes
             .iter()
             .filter(|node| {
-                let known = known_keys(&node.p2p_url);
+                let known = known_keys(&node.p2p_url, cluster.tls.as_deref());
                 !all.iter().all(|k| known.iter().any(|x| x == k))
             })
             .map(|n| n.name.clone())
@@ -366,9 +388,16 @@ pub fn wait_for_discovery(cluster: &Cluster, limit: Duration) -> Result<(), Stri
     }
 }
 
-/// The keys a node's `GET /partyinfo` lists.
-pub fn known_keys(p2p_url: &str) -> Vec<String> {
-    reqwest::blocking::get(format!("{p2p_url}partyinfo"))
+/// The keys a node's `GET /partyinfo` lists (over TLS with the xtask's certificate from
+/// `tls`).
+pub fn known_keys(p2p_url: &str, tls: Option<&Path>) -> Vec<String> {
+    let client = match tls {
+        Some(dir) => tls::client(dir),
+        None => reqwest::blocking::Client::new(),
+    };
+    client
+        .get(format!("{p2p_url}partyinfo"))
+        .send()
         .and_then(|r| r.json::<tm_client::p2p::PartyInfoJson>())
         .map(|info| info.keys.into_iter().map(|k| k.key.to_base64()).collect())
         .unwrap_or_default()
@@ -439,7 +468,8 @@ pub fn status(dir: &Path) -> Result<bool, String> {
     for process in cluster.processes() {
         let state = if !alive(process.pid) {
             "stopped"
-        } else if process.health.is_empty() || http_ok(&process.health) {
+        } else if process.health.is_empty() || tls::get_ok(&process.health, cluster.tls.as_deref())
+        {
             "up"
         } else {
             "not answering"
@@ -451,7 +481,7 @@ pub fn status(dir: &Path) -> Result<bool, String> {
         println!(
             "{} knows {} keys",
             node.name,
-            known_keys(&node.p2p_url).len()
+            known_keys(&node.p2p_url, cluster.tls.as_deref()).len()
         );
     }
     Ok(all_up)
@@ -468,7 +498,7 @@ pub fn send(dir: &Path) -> Result<(), String> {
         .nodes
         .iter()
         .enumerate()
-        .filter(|(i, node)| !shows_expected_view(node, &hash, *i < 2))
+        .filter(|(i, node)| !shows_expected_view(node, &hash, *i < 2, cluster.tls.is_some()))
         .map(|(_, node)| node.name.clone())
         .collect();
     if !wrong.is_empty() {
@@ -495,9 +525,14 @@ fn send_demo(from: &NodeInfo, to: &NodeInfo) -> Result<TxHash, String> {
 }
 
 /// Prints what `node` serves for `hash`; whether that is the demo message for a `party` and
-/// a 404 for anyone else.
-fn shows_expected_view(node: &NodeInfo, hash: &TxHash, party: bool) -> bool {
-    let client = match Q2tClient::new(&node.q2t_url) {
+/// a 404 for anyone else. With TLS it asks over the node's (plain) unix socket.
+fn shows_expected_view(node: &NodeInfo, hash: &TxHash, party: bool, tls: bool) -> bool {
+    let address = if tls {
+        format!("unix:{}", node.q2t_socket.display())
+    } else {
+        node.q2t_url.clone()
+    };
+    let client = match Q2tClient::new(&address) {
         Ok(client) => client,
         Err(e) => {
             println!("{:<6} error: {e}", node.name);

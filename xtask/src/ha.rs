@@ -34,6 +34,7 @@ pub fn run(balancer: Balancer, dir: &Path) -> Result<(), String> {
         replicas: 2,
         lb: balancer,
         release: false,
+        tls: false,
     };
     let result = cluster::up(&options).and_then(|mut cluster| exercise(&mut cluster));
     if let Err(e) = cluster::down(dir) {
@@ -161,6 +162,7 @@ fn kill_and_restart(cluster: &mut Cluster, node: usize, index: usize) -> Result<
     cluster::wait_healthy(
         &cluster.nodes[node].processes[index],
         Duration::from_secs(60),
+        cluster.tls.as_deref(),
     )
 }
 

@@ -70,8 +70,34 @@ pub fn render(template: &str, dir: &Path, frontends: &[Frontend]) -> Result<Stri
     Ok(rendered.replace("{{DIR}}", &dir.display().to_string()))
 }
 
-/// Installs the balancer from Debian's packages when it is missing (as root).
-pub fn ensure_installed(balancer: Balancer) -> Result<PathBuf, String> {
+/// nginx's stream module (TCP pass-through, for nodes serving TLS): Debian ships it apart.
+pub const NGINX_STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
+
+/// Installs the balancer from Debian's packages when it is missing (as root); with `tls`,
+/// nginx's stream module too.
+pub fn ensure_installed(balancer: Balancer, tls: bool) -> Result<PathBuf, String> {
+    if tls && balancer == Balancer::Nginx && !Path::new(NGINX_STREAM_MODULE).exists() {
+        apt_install("libnginx-mod-stream")?;
+    }
+    ensure_binary(balancer)
+}
+
+fn apt_install(package: &str) -> Result<(), String> {
+    println!("cluster: installing {package} from Debian's packages");
+    let update = Command::new("apt-get").args(["update", "-qq"]).status();
+    let install = Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends", package])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status();
+    match (update, install) {
+        (Ok(_), Ok(status)) if status.success() => Ok(()),
+        _ => Err(format!(
+            "cannot install {package}: run `apt-get install {package}` as root"
+        )),
+    }
+}
+
+fn ensure_binary(balancer: Balancer) -> Result<PathBuf, String> {
     let (binary, package) = match balancer {
         Balancer::Nginx => ("nginx", "nginx-light"),
         Balancer::Haproxy => ("haproxy", "haproxy"),
@@ -82,20 +108,7 @@ pub fn ensure_installed(balancer: Balancer) -> Result<PathBuf, String> {
             return Ok(path);
         }
     }
-    println!("cluster: installing {package} from Debian's packages");
-    let update = Command::new("apt-get").args(["update", "-qq"]).status();
-    let install = Command::new("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends", package])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status();
-    match (update, install) {
-        (Ok(_), Ok(status)) if status.success() => {}
-        _ => {
-            return Err(format!(
-                "cannot install {package}: run `apt-get install {package}` as root"
-            ))
-        }
-    }
+    apt_install(package)?;
     // The package starts a system-wide instance on port 80; this cluster needs none.
     let _ = Command::new("service").args([binary, "stop"]).status();
     ["/usr/sbin", "/usr/bin"]

@@ -123,6 +123,14 @@ impl Pki {
         pki
     }
 
+    /// The CA [`Pki::create`] made in `dir` before, to issue more certificates with.
+    pub fn open(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            _temp: None,
+        }
+    }
+
     /// The CA's certificate: the trust anchor of `CA` mode.
     pub fn ca_cert(&self) -> PathBuf {
         self.path("ca.pem")
@@ -309,6 +317,18 @@ pub fn https_client(ssl: &SslConfig) -> reqwest::blocking::Client {
         .expect("a STRICT sslConfig");
     reqwest::blocking::Client::builder()
         .use_preconfigured_tls(tls.rustls())
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .expect("an HTTPS client")
+}
+
+/// A blocking HTTPS client that trusts the CA certificate `ca` (a PEM file) and presents no
+/// certificate of its own.
+pub fn https_client_without_certificate(ca: &Path) -> reqwest::blocking::Client {
+    let pem = std::fs::read(ca).unwrap_or_else(|e| panic!("{}: {e}", ca.display()));
+    reqwest::blocking::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("a PEM certificate"))
         .timeout(std::time::Duration::from_secs(10))
         .build()
         .expect("an HTTPS client")

@@ -276,8 +276,17 @@ where
         builder = builder.shutdown_timeout(timeout);
     }
     let settings = settings.clone();
+    // Stopping closes idle keep-alive connections at once (as `HttpServer` does) instead of
+    // waiting for them for the whole shutdown timeout.
+    let stopping = builder.graceful_shutdown_signal();
     let builder = builder.listen(format!("tls-{local}"), listener, move || {
-        let mut http = HttpService::build();
+        let stopping = stopping.clone();
+        let mut http = HttpService::build()
+            .graceful_shutdown_signal(move || {
+                let stopping = stopping.clone();
+                async move { stopping.notified().await }
+            })
+            .local_addr(local);
         if let Some(keep_alive) = settings.keep_alive {
             http = http.keep_alive(keep_alive);
         }

@@ -84,8 +84,8 @@ impl NodePorts {
     }
 
     /// The node's P2P URL as peers see it.
-    fn p2p_url(&self) -> String {
-        format!("{}/", http_url(self.p2p.advertised))
+    fn p2p_url(&self, tls: bool) -> String {
+        format!("{}/", url(self.p2p.advertised, tls))
     }
 }
 
@@ -103,6 +103,16 @@ pub fn reserve_ports(nodes: usize, replicas: usize) -> Result<Vec<NodePorts>, St
         .collect()
 }
 
+/// `http(s)://127.0.0.1:<port>`.
+fn url(port: u16, tls: bool) -> String {
+    let plain = http_url(port);
+    if tls {
+        plain.replacen("http://", "https://", 1)
+    } else {
+        plain
+    }
+}
+
 /// `node1`, `node2`, ...
 fn node_name(i: usize) -> String {
     format!("node{}", i + 1)
@@ -113,15 +123,23 @@ pub fn write_node(setup: &Setup, ports: &[NodePorts], i: usize) -> Result<NodeIn
     let name = node_name(i);
     let node_dir = setup.dir.join(&name);
     let (keys, key_data) = write_keys(&node_dir.join("keys"), &name)?;
-    let config = with_database(setup.db, &node_dir, &name, NodeConfig::new())?
-        .p2p(&ports[i].p2p_url())
+    let tls = setup.tls.is_some();
+    let mut config = with_database(setup.db, &node_dir, &name, NodeConfig::new())?
+        .p2p(&ports[i].p2p_url(tls))
         .property(AppType::P2P, "partyInfoInterval", "2000")
-        .q2t(&http_url(ports[i].q2t.advertised))
-        .thirdparty(&http_url(ports[i].thirdparty.advertised))
-        .remote_enclave(&http_url(ports[i].enclave.advertised))
-        .peers(peers(ports, i))
-        .keys([key_data])
-        .build();
+        .q2t(&url(ports[i].q2t.advertised, tls))
+        .thirdparty(&url(ports[i].thirdparty.advertised, tls))
+        .remote_enclave(&url(ports[i].enclave.advertised, tls))
+        .peers(peers(ports, i, tls))
+        .keys([key_data]);
+    if let Some(tls_dir) = &setup.tls {
+        // One certificate per node, for each of its servers and clients.
+        let ssl = super::tls::node_ssl(tls_dir, &name);
+        for iface in &INTERFACES {
+            config = config.ssl(iface.app.clone(), ssl.clone());
+        }
+    }
+    let config = config.build();
     let config_path = node_dir.join("tessera.json");
     dev_config::write(&config, &config_path)
         .map_err(|e| format!("{}: {e}", config_path.display()))?;
@@ -136,11 +154,11 @@ pub fn write_node(setup: &Setup, ports: &[NodePorts], i: usize) -> Result<NodeIn
     .list(&ports[i], &socket);
     Ok(NodeInfo {
         name,
-        q2t_url: http_url(ports[i].q2t.advertised),
+        q2t_url: url(ports[i].q2t.advertised, tls),
         q2t_socket: socket,
-        p2p_url: ports[i].p2p_url(),
-        thirdparty_url: http_url(ports[i].thirdparty.advertised),
-        enclave_url: http_url(ports[i].enclave.advertised),
+        p2p_url: ports[i].p2p_url(tls),
+        thirdparty_url: url(ports[i].thirdparty.advertised, tls),
+        enclave_url: url(ports[i].enclave.advertised, tls),
         keys: vec![keys],
         config: config_path,
         processes,
@@ -182,10 +200,10 @@ fn with_database(
 }
 
 /// The first node starts from the second, every other node from the first.
-fn peers(ports: &[NodePorts], i: usize) -> Vec<String> {
+fn peers(ports: &[NodePorts], i: usize, tls: bool) -> Vec<String> {
     match i {
-        0 => ports.get(1).map(NodePorts::p2p_url).into_iter().collect(),
-        _ => vec![ports[0].p2p_url()],
+        0 => ports.get(1).map(|p| p.p2p_url(tls)).into_iter().collect(),
+        _ => vec![ports[0].p2p_url(tls)],
     }
 }
 
@@ -221,20 +239,18 @@ impl Processes<'_> {
                     overrides,
                     &format!("{}-{}.log", iface.binary, r + 1),
                 );
-                instance.health = format!("{}{}", http_url(*port), iface.health);
+                instance.health =
+                    format!("{}{}", url(*port, self.setup.tls.is_some()), iface.health);
                 processes.push(instance);
             }
         }
-        processes.push(self.process(
-            "q2t-api#ipc",
-            "q2t-api",
-            vec![format!(
-                "{}.serverAddress=unix:{}",
-                self.server(&AppType::Q2T),
-                socket.display()
-            )],
-            "q2t-api-ipc.log",
-        ));
+        let q2t = self.server(&AppType::Q2T);
+        let mut overrides = vec![format!("{q2t}.serverAddress=unix:{}", socket.display())];
+        if self.setup.tls.is_some() {
+            // The socket is served plain (a STRICT entry on a socket is refused).
+            overrides.push(format!("{q2t}.sslConfig.tls=OFF"));
+        }
+        processes.push(self.process("q2t-api#ipc", "q2t-api", overrides, "q2t-api-ipc.log"));
         processes
     }
 
@@ -322,6 +338,7 @@ mod tests {
             replicas: 2,
             bin: dir.join("bin"),
             balancer: None,
+            tls: None,
         };
         let ports = reserve_ports(2, 2).expect("ports");
         let node = write_node(&setup, &ports, 1).expect("node 2 written");
@@ -365,7 +382,7 @@ mod tests {
     }
 
     fn node_peer(ports: &[NodePorts]) -> String {
-        ports[0].p2p_url()
+        ports[0].p2p_url(false)
     }
 
     fn health_path(url: &str) -> &str {

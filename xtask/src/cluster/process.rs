@@ -6,7 +6,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tm_dev_support::wait::http_ok;
 
 /// One process of the cluster, with what it takes to start it again.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -63,11 +62,12 @@ pub fn signal(pid: u32, signal: &str) {
         .status();
 }
 
-/// Waits until `process` is healthy; fails with the tail of its log if it exits or times out.
-pub fn wait_healthy(process: &Process, limit: Duration) -> Result<(), String> {
+/// Waits until `process` is healthy (an `https` health URL is asked with the xtask's
+/// certificate from `tls`); fails with the tail of its log if it exits or times out.
+pub fn wait_healthy(process: &Process, limit: Duration, tls: Option<&Path>) -> Result<(), String> {
     let started = Instant::now();
     loop {
-        if http_ok(&process.health) {
+        if super::tls::get_ok(&process.health, tls) {
             return Ok(());
         }
         if !alive(process.pid) || started.elapsed() > limit {

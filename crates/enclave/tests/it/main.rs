@@ -5,3 +5,4 @@ mod behaviour;
 mod binary;
 mod http;
 mod support;
+mod tls;

@@ -10,3 +10,4 @@ mod readiness;
 mod replicas;
 mod security;
 mod support;
+mod tls;

@@ -6,4 +6,5 @@ mod limits;
 mod raw;
 mod send;
 mod support;
+mod tls;
 mod unix;

@@ -1,0 +1,315 @@
+//! TLS on the P2P service and its client (docs/security.md, "TLS"): never a silent plaintext
+//! server; mutual TLS between nodes in each of Tessera's trust modes.
+//!
+//! The certificates are made with `openssl` (`tm_dev_support::tls`); without it these tests
+//! fail saying so (`scripts/install-tls-tools.sh` installs it).
+
+use std::path::Path;
+use std::time::Duration;
+
+use tm_client::p2p::PartyInfoJson;
+use tm_client::q2t::{MediaType, Q2tClient, SendRequest};
+use tm_config::{AppType, SslConfig};
+use tm_core::PublicKey;
+use tm_dev_support::tls::{https_client, known_host_line, strict, strict_with, Pem, Pki, Trust};
+use tm_dev_support::{block_on, eventually, Service, TestNode};
+use tm_http::StartError;
+
+use crate::support::DISCOVERY;
+
+fn refused(node: &mut TestNode, service: Service) -> StartError {
+    match node.try_start(service) {
+        Ok(()) => panic!("{service:?} started, but its config asks for what it cannot serve"),
+        Err(e) => e,
+    }
+}
+
+/// The status of `GET <base>upcheck` with `client`, or the error's text.
+fn upcheck_with(client: &reqwest::blocking::Client, base: &str) -> Result<u16, String> {
+    client
+        .get(format!("{base}upcheck"))
+        .send()
+        .map(|r| r.status().as_u16())
+        .map_err(|e| error_chain(&e))
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// `GET /partyinfo` of a node over TLS.
+fn party(client: &reqwest::blocking::Client, base: &str) -> Option<PartyInfoJson> {
+    client
+        .get(format!("{base}partyinfo"))
+        .send()
+        .ok()
+        .filter(|r| r.status().is_success())
+        .and_then(|r| r.json().ok())
+}
+
+fn knows(client: &reqwest::blocking::Client, base: &str, key: &PublicKey) -> bool {
+    party(client, base).is_some_and(|p| p.keys.iter().any(|k| &k.key == key))
+}
+
+/// A node whose P2P server and client use `ssl`.
+fn tls_node(name: &str, peers: &[String], ssl: &SslConfig) -> TestNode {
+    let mut node = TestNode::new(name, 1, peers);
+    node.use_tls(&[Service::P2p], ssl);
+    node
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn a_server_that_would_serve_plain_http_for_tls_refuses_to_start() {
+    let mut node = TestNode::new("plain", 1, &[]);
+    let https = node.p2p_url().replacen("http://", "https://", 1);
+    node.configure(|c| c.p2p(https.trim_end_matches('/')));
+    let e = refused(&mut node, Service::P2p);
+    assert_eq!(e.exit(), tm_config::cli::Exit::InvalidConfig, "{e}");
+    assert!(e.to_string().contains("https but sslConfig.tls is"), "{e}");
+
+    // TLS on a unix socket cannot be served: refused, not served plain.
+    let mut node = TestNode::new("unix", 1, &[]);
+    let pki = Pki::create(&node.dir.path().join("pki"));
+    let pem = pki.issue("plain");
+    node.use_q2t_unix_socket();
+    node.configure(|c| c.ssl(AppType::Q2T, strict(&pem, &pem, Trust::None)));
+    let e = refused(&mut node, Service::Q2t);
+    assert_eq!(e.exit(), tm_config::cli::Exit::InvalidConfig, "{e}");
+    assert!(e.to_string().contains("unix socket"), "{e}");
+
+    // STRICT without usable key material: exit 1 with the reason, not a plain server.
+    let mut node = TestNode::new("no-key", 1, &[]);
+    let missing = Pem {
+        key: node.dir.path().join("missing.key"),
+        cert: node.dir.path().join("missing.pem"),
+    };
+    node.use_tls(&[Service::P2p], &strict(&missing, &pem, Trust::None));
+    let e = refused(&mut node, Service::P2p);
+    assert_eq!(e.exit(), tm_config::cli::Exit::InvalidConfig, "{e}");
+    assert!(e.to_string().contains("missing."), "{e}");
+}
+
+/// Two STRICT nodes in CA mode find each other and deliver a send; a STRICT server refuses
+/// plain HTTP, clients without a certificate and clients the CA does not vouch for; a node
+/// with a certificate of another CA is refused both as a client and as a server.
+#[test]
+fn strict_nodes_in_ca_mode_discover_each_other_and_deliver_a_send() {
+    let pki = Pki::temporary();
+    let rogue = Pki::create(&pki.dir().join("rogue"));
+    let ca = || Trust::Ca(vec![pki.ca_cert()]);
+    let (a_pem, b_pem) = (pki.issue("node-a"), pki.issue("node-b"));
+
+    let mut a = tls_node("tls-a", &[], &strict(&a_pem, &a_pem, ca()));
+    a.start(Service::P2p).start(Service::Q2t);
+    let a_url = a.p2p_url();
+    assert!(a_url.starts_with("https://"), "{a_url}");
+    let mut b = tls_node(
+        "tls-b",
+        std::slice::from_ref(&a_url),
+        &strict(&b_pem, &b_pem, ca()),
+    );
+    b.start(Service::P2p).start(Service::Q2t);
+    // A node whose certificate another CA signed; it trusts both CAs, so only A's side
+    // refuses: A's server its client certificate, A's client its server certificate.
+    let c_pem = rogue.issue("node-c");
+    let both = Trust::Ca(vec![pki.ca_cert(), rogue.ca_cert()]);
+    let mut c = tls_node(
+        "tls-c",
+        std::slice::from_ref(&a_url),
+        &strict(&c_pem, &c_pem, both),
+    );
+    c.start(Service::P2p);
+    let c_url = c.p2p_url();
+    a.set_peers(std::slice::from_ref(&c_url));
+    a.stop(Service::P2p);
+    a.start(Service::P2p);
+
+    let trusted = https_client(&strict(&a_pem, &a_pem, ca()));
+    let a_key = a.keys[0].public.clone();
+    let b_key = b.keys[0].public.clone();
+    let c_key = c.keys[0].public.clone();
+    assert!(
+        eventually(DISCOVERY, || knows(&trusted, &a_url, &b_key)
+            && knows(&trusted, &b.p2p_url(), &a_key)),
+        "A and B find each other over TLS"
+    );
+
+    // A send from A's Q2T to B is pushed over TLS and received on B.
+    let q2t_a = Q2tClient::tcp(&a.q2t_url()).expect("Q2T client");
+    let sent = block_on(q2t_a.send(
+        &SendRequest::new(b"over TLS".to_vec(), std::slice::from_ref(&b_key)),
+        MediaType::Json,
+    ))
+    .expect("A sends to B");
+    let hash = tm_core::TxHash::from_base64(&sent.response.key).expect("a hash");
+    let q2t_b = Q2tClient::tcp(&b.q2t_url()).expect("Q2T client");
+    let received = block_on(q2t_b.receive(&hash, None, false, MediaType::Json)).expect("B has it");
+    assert_eq!(received.payload, b"over TLS");
+
+    // Plain HTTP to the TLS port: no answer.
+    let plain = a_url.replacen("https://", "http://", 1);
+    let error = reqwest::blocking::get(format!("{plain}upcheck")).expect_err("plain HTTP refused");
+    assert!(!error_chain(&error).is_empty());
+    // TLS without a client certificate, or with one the CA did not sign: refused.
+    let anonymous = reqwest::blocking::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(pki.ca_cert()).expect("CA"))
+                .expect("PEM"),
+        )
+        .build()
+        .expect("client");
+    assert!(
+        upcheck_with(&anonymous, &a_url).is_err(),
+        "no client certificate"
+    );
+    let stranger = rogue.issue("stranger");
+    let untrusted = https_client(&strict_with(&stranger, &stranger, Trust::None, ca()));
+    assert!(upcheck_with(&untrusted, &a_url).is_err(), "another CA");
+    assert_eq!(upcheck_with(&trusted, &a_url), Ok(200));
+
+    // C: A refuses it both ways, so neither learns the other's keys, while A and B still do.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!knows(&trusted, &a_url, &c_key), "A must not learn C's key");
+    let c_client = https_client(&strict(&c_pem, &c_pem, Trust::None));
+    assert!(
+        !knows(&c_client, &c_url, &a_key),
+        "C must not learn A's key"
+    );
+    assert!(knows(&trusted, &a_url, &b_key));
+}
+
+/// TOFU: the first certificate seen for a CN is recorded in Tessera's known-hosts format, on
+/// both sides; after a restart the files are read back, the recorded certificate is accepted
+/// and another certificate with the same CN is refused.
+#[test]
+fn tofu_records_peers_in_tesseras_format_and_holds_to_them_after_a_restart() {
+    let pki = Pki::temporary();
+    let dir = pki.dir();
+    let (a_pem, b_pem) = (pki.self_signed("node-a"), pki.self_signed("node-b"));
+    let files = |name: &str| {
+        (
+            dir.join(format!("{name}-knownClients")),
+            dir.join(format!("{name}-knownServers")),
+        )
+    };
+    let tofu = |pem: &Pem, name: &str| {
+        let (clients, servers) = files(name);
+        strict_with(pem, pem, Trust::Tofu(clients), Trust::Tofu(servers))
+    };
+    let mut a = tls_node("tofu-a", &[], &tofu(&a_pem, "a"));
+    a.start(Service::P2p);
+    let mut b = tls_node("tofu-b", &[a.p2p_url()], &tofu(&b_pem, "b"));
+    b.start(Service::P2p);
+
+    let (a_clients, a_servers) = files("a");
+    let (b_clients, b_servers) = files("b");
+    assert!(
+        eventually(DISCOVERY, || read(&a_clients).contains("node-b")
+            && read(&a_servers).contains("node-b")
+            && read(&b_clients).contains("node-a")
+            && read(&b_servers).contains("node-a")),
+        "each side records the other: A clients {:?}, A servers {:?}, B clients {:?}, B servers {:?}",
+        read(&a_clients),
+        read(&a_servers),
+        read(&b_clients),
+        read(&b_servers)
+    );
+    // `<CN> <lower-case hex SHA-1 of the DER>`, one line per peer.
+    let b_line = known_host_line(&b_pem);
+    assert_eq!(read(&a_clients).trim(), b_line);
+    assert_eq!(read(&a_servers).trim(), b_line);
+    assert!(b_line.starts_with("node-b ") && b_line.len() == "node-b ".len() + 40);
+
+    // A restarts: its files are read back.
+    a.stop(Service::P2p);
+    a.start(Service::P2p);
+    let a_url = a.p2p_url();
+    let as_b = https_client(&tofu(&b_pem, "probe"));
+    assert_eq!(upcheck_with(&as_b, &a_url), Ok(200), "the recorded B");
+    let impostor = Pki::create(&dir.join("impostor")).self_signed("node-b");
+    let as_impostor = https_client(&strict_with(&impostor, &impostor, Trust::None, Trust::None));
+    let error = upcheck_with(&as_impostor, &a_url).expect_err("another node-b is refused");
+    assert!(!error.is_empty());
+    assert_eq!(read(&a_clients).trim(), b_line, "the record is unchanged");
+}
+
+/// WHITELIST accepts only listed certificates and never writes its file; NONE accepts any
+/// certificate (but still only TLS); CA_OR_TOFU accepts what the CA signed without recording
+/// it, and records anything else on first use.
+#[test]
+fn whitelist_none_and_ca_or_tofu_servers_accept_whom_their_mode_says() {
+    let pki = Pki::temporary();
+    let dir = pki.dir();
+    let server = pki.issue("server");
+    let (listed, unlisted) = (pki.self_signed("listed"), pki.self_signed("unlisted"));
+    let client = |pem: &Pem| https_client(&strict_with(pem, pem, Trust::None, Trust::None));
+
+    // WHITELIST.
+    let whitelist = dir.join("whitelist");
+    std::fs::write(&whitelist, format!("{}\n", known_host_line(&listed))).expect("written");
+    let ssl = strict_with(
+        &server,
+        &server,
+        Trust::Whitelist(whitelist.clone()),
+        Trust::None,
+    );
+    let mut node = tls_node("whitelist", &[], &ssl);
+    node.start(Service::P2p);
+    let url = node.p2p_url();
+    assert_eq!(upcheck_with(&client(&listed), &url), Ok(200));
+    assert!(upcheck_with(&client(&unlisted), &url).is_err());
+    assert_eq!(
+        read(&whitelist).trim(),
+        known_host_line(&listed),
+        "never written"
+    );
+    node.stop(Service::P2p);
+
+    // NONE: any certificate; plain HTTP still refused.
+    node.use_tls(
+        &[Service::P2p],
+        &strict_with(&server, &server, Trust::None, Trust::None),
+    );
+    node.start(Service::P2p);
+    assert_eq!(upcheck_with(&client(&unlisted), &url), Ok(200));
+    assert!(
+        reqwest::blocking::get(format!("{}upcheck", url.replacen("https://", "http://", 1)))
+            .is_err()
+    );
+    node.stop(Service::P2p);
+
+    // CA_OR_TOFU.
+    let known = dir.join("knownClients");
+    node.use_tls(
+        &[Service::P2p],
+        &strict_with(
+            &server,
+            &server,
+            Trust::CaOrTofu(vec![pki.ca_cert()], known.clone()),
+            Trust::None,
+        ),
+    );
+    node.start(Service::P2p);
+    let signed = pki.issue("signed");
+    assert_eq!(upcheck_with(&client(&signed), &url), Ok(200));
+    assert!(
+        !read(&known).contains("signed"),
+        "a CA-signed client is not recorded"
+    );
+    assert_eq!(upcheck_with(&client(&unlisted), &url), Ok(200));
+    assert_eq!(read(&known).trim(), known_host_line(&unlisted));
+    let impostor = Pki::create(&dir.join("impostor")).self_signed("unlisted");
+    assert!(upcheck_with(&client(&impostor), &url).is_err());
+}
