@@ -313,3 +313,92 @@ fn whitelist_none_and_ca_or_tofu_servers_accept_whom_their_mode_says() {
     let impostor = Pki::create(&dir.join("impostor")).self_signed("unlisted");
     assert!(upcheck_with(&client(&impostor), &url).is_err());
 }
+
+/// Everything logged at `warn` and above in this test process, as text.
+fn warnings() -> &'static std::sync::Mutex<Vec<u8>> {
+    static LOG: std::sync::OnceLock<std::sync::Mutex<Vec<u8>>> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        // The servers log from their own worker threads: only a global subscriber sees them.
+        let _ = tracing::subscriber::set_global_default(
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::WARN)
+                .with_ansi(false)
+                .with_writer(|| Captured)
+                .finish(),
+        );
+        std::sync::Mutex::new(Vec::new())
+    })
+}
+
+/// A `MakeWriter` target appending to [`warnings`].
+struct Captured;
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        warnings()
+            .lock()
+            .map_err(|_| std::io::Error::other("log buffer poisoned"))?
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_refused_handshake_is_logged_once_with_the_peer_and_the_reason_and_no_key() {
+    warnings();
+    let pki = Pki::temporary();
+    let rogue = Pki::create(&pki.dir().join("rogue"));
+    let pem = pki.issue("node-logged");
+    let mut node = tls_node(
+        "tls-log",
+        &[],
+        &strict(&pem, &pem, Trust::Ca(vec![pki.ca_cert()])),
+    );
+    node.start(Service::P2p);
+    let url = node.p2p_url();
+    // A client whose certificate another CA signed; it trusts our CA, so only our server
+    // refuses it.
+    let intruder = rogue.issue("intruder-7f3a");
+    let client = https_client(&strict(
+        &intruder,
+        &intruder,
+        Trust::Ca(vec![pki.ca_cert()]),
+    ));
+    assert!(upcheck_with(&client, &url).is_err(), "refused");
+
+    let lines = || -> Vec<String> {
+        let log = warnings().lock().expect("log").clone();
+        String::from_utf8_lossy(&log)
+            .lines()
+            .filter(|line| line.contains("intruder-7f3a"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || !lines().is_empty()),
+        "the refusal is logged"
+    );
+    // The node keeps serving trusted callers, and the one refusal was logged once.
+    let trusted = https_client(&strict(&pem, &pem, Trust::Ca(vec![pki.ca_cert()])));
+    assert_eq!(upcheck_with(&trusted, &url), Ok(200));
+    let logged = lines();
+    assert_eq!(logged.len(), 1, "{logged:#?}");
+    let line = &logged[0];
+    assert!(line.contains("TLS handshake refused"), "{line}");
+    assert!(line.contains("127.0.0.1:"), "the peer's address: {line}");
+    assert!(line.contains("reason="), "the reason: {line}");
+    // No key material: neither private key's PEM body appears anywhere in the log.
+    let log = String::from_utf8_lossy(&warnings().lock().expect("log").clone()).into_owned();
+    for key in [&pem.key, &intruder.key] {
+        let body: String = read(key)
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        assert!(!body.is_empty());
+        assert!(!log.contains(&body[..40]), "private key in the log");
+    }
+}
