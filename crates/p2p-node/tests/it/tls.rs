@@ -4,7 +4,7 @@
 //! The certificates are made with `openssl` (`tm_dev_support::tls`); without it these tests
 //! fail saying so (`scripts/install-tls-tools.sh` installs it).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tm_client::p2p::PartyInfoJson;
@@ -401,4 +401,148 @@ fn a_refused_handshake_is_logged_once_with_the_peer_and_the_reason_and_no_key() 
         assert!(!body.is_empty());
         assert!(!log.contains(&body[..40]), "private key in the log");
     }
+}
+
+/// `keytool` with these arguments; panics with its output when it fails.
+fn keytool(args: &[&str]) {
+    let out = std::process::Command::new("keytool")
+        .args(args)
+        .output()
+        .expect("keytool is installed (scripts/install-tls-tools.sh)");
+    assert!(
+        out.status.success(),
+        "keytool {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A keystore of `store_type` (`JKS` or `PKCS12`) made by keytool from `pem` (openssl packs
+/// the key and chain, keytool converts), and a trust store of the same type holding `ca`.
+fn keystores(pem: &Pem, ca: &Path, store_type: &str, password: &str) -> (PathBuf, PathBuf) {
+    let dir = pem.cert.parent().expect("pem dir").to_path_buf();
+    let stem = pem
+        .cert
+        .file_stem()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let packed = dir.join(format!("{stem}-openssl.p12"));
+    tm_dev_support::tls::openssl(&[
+        "pkcs12",
+        "-export",
+        "-inkey",
+        &pem.key.display().to_string(),
+        "-in",
+        &pem.cert.display().to_string(),
+        "-name",
+        "node",
+        "-out",
+        &packed.display().to_string(),
+        "-passout",
+        &format!("pass:{password}"),
+    ]);
+    let extension = store_type.to_ascii_lowercase();
+    let keystore = dir.join(format!("{stem}-keystore.{extension}"));
+    let truststore = dir.join(format!("{stem}-truststore.{extension}"));
+    keytool(&[
+        "-importkeystore",
+        "-noprompt",
+        "-srckeystore",
+        &packed.display().to_string(),
+        "-srcstoretype",
+        "PKCS12",
+        "-srcstorepass",
+        password,
+        "-destkeystore",
+        &keystore.display().to_string(),
+        "-deststoretype",
+        store_type,
+        "-deststorepass",
+        password,
+        "-destkeypass",
+        password,
+    ]);
+    keytool(&[
+        "-importcert",
+        "-noprompt",
+        "-alias",
+        "ca",
+        "-file",
+        &ca.display().to_string(),
+        "-keystore",
+        &truststore.display().to_string(),
+        "-storetype",
+        store_type,
+        "-storepass",
+        password,
+    ]);
+    (keystore, truststore)
+}
+
+/// A STRICT, mutual, CA-mode `sslConfig` whose identity and trust come from keystores.
+fn strict_keystores(keystore: &Path, truststore: &Path, password: &str) -> SslConfig {
+    let secret = || Some(tm_config::Secret::new(password));
+    SslConfig {
+        tls: Some("STRICT".to_owned()),
+        ssl_config_type: Some("SERVER_AND_CLIENT".to_owned()),
+        client_auth: Some(true),
+        server_key_store: Some(keystore.to_path_buf()),
+        server_key_store_password: secret(),
+        server_trust_store: Some(truststore.to_path_buf()),
+        server_trust_store_password: secret(),
+        server_trust_mode: Some("CA".to_owned()),
+        client_key_store: Some(keystore.to_path_buf()),
+        client_key_store_password: secret(),
+        client_trust_store: Some(truststore.to_path_buf()),
+        client_trust_store_password: secret(),
+        client_trust_mode: Some("CA".to_owned()),
+        ..SslConfig::default()
+    }
+}
+
+#[test]
+fn nodes_with_jks_and_pkcs12_keystores_made_by_keytool_discover_each_other() {
+    let pki = Pki::temporary();
+    let (a_pem, b_pem) = (pki.issue("node-jks"), pki.issue("node-p12"));
+    let (a_keys, a_trust) = keystores(&a_pem, &pki.ca_cert(), "JKS", "jks-secret");
+    let (b_keys, b_trust) = keystores(&b_pem, &pki.ca_cert(), "PKCS12", "p12-secret");
+
+    let mut a = tls_node(
+        "tls-jks",
+        &[],
+        &strict_keystores(&a_keys, &a_trust, "jks-secret"),
+    );
+    a.start(Service::P2p);
+    let a_url = a.p2p_url();
+    let mut b = tls_node(
+        "tls-p12",
+        std::slice::from_ref(&a_url),
+        &strict_keystores(&b_keys, &b_trust, "p12-secret"),
+    );
+    b.start(Service::P2p);
+    let b_url = b.p2p_url();
+
+    // Each learns the other's key over mutual TLS, both ways.
+    let observer = https_client(&strict(&a_pem, &a_pem, Trust::Ca(vec![pki.ca_cert()])));
+    let (a_key, b_key) = (a.keys[0].public.clone(), b.keys[0].public.clone());
+    assert!(
+        eventually(DISCOVERY, || knows(&observer, &a_url, &b_key)
+            && knows(&observer, &b_url, &a_key)),
+        "the JKS node and the PKCS12 node discover each other"
+    );
+
+    // A wrong keystore password is one clear start-up error that does not echo it.
+    let mut wrong = tls_node(
+        "tls-wrong-pw",
+        &[],
+        &strict_keystores(&a_keys, &a_trust, "not-the-password"),
+    );
+    let error = refused(&mut wrong, Service::P2p).to_string();
+    assert!(!error.contains("not-the-password"), "{error}");
+    assert!(
+        error.to_ascii_lowercase().contains("password")
+            || error.to_ascii_lowercase().contains("keystore"),
+        "{error}"
+    );
 }
