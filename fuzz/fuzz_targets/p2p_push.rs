@@ -16,7 +16,7 @@ use tm_core::PayloadCodec;
 use tm_fuzz::{assert_stored, flagged, harness, header_values, Variant};
 use tm_manager::push::PushOutcome;
 
-fn seeds() -> Vec<(&'static str, Vec<u8>)> {
+fn seeds() -> Vec<(String, Vec<u8>)> {
     let fx = &harness().fx;
     let sp = Variant::default();
     let pe = Variant {
@@ -84,6 +84,7 @@ fuzz_target!(
                             before.as_ref(),
                             after.as_ref(),
                             &cx.fx().ours(),
+                            false,
                         ),
                     }
                 }

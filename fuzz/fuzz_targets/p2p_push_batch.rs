@@ -82,6 +82,7 @@ fuzz_target!(
                                 before[i].as_ref(),
                                 after[i].as_ref(),
                                 &ours,
+                                shared,
                             ),
                             PushOutcome::Ignored | PushOutcome::Unchanged if !shared => {
                                 assert_eq!(before[i], after[i], "entry {i} ({outcome:?}) changed its row");

@@ -22,6 +22,7 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -498,6 +499,10 @@ impl Harness {
         let mut state = lock(&self.state);
         if state.execs >= reset_every() {
             self.check_store(state.store.blocking());
+            let misaligned = MISALIGNED.load(Ordering::Relaxed);
+            if misaligned > 0 {
+                eprintln!("tm-fuzz: tolerated so far: {misaligned} checks of a row with more boxes than keys (TM_FUZZ_TOLERATE=misaligned)");
+            }
             *state = new_state(&self.rt, &self.fx, &self.enclave, &self.p2p, &self.peer);
         }
         state.execs += 1;
@@ -554,11 +559,41 @@ impl Harness {
     }
 }
 
-/// The invariants of one stored transaction row (see [`Harness::check_store`]).
-pub fn check_row(row: &StoredTransaction, ours: &[PublicKey]) {
+/// Rows with more boxes than keys seen while `TM_FUZZ_TOLERATE=misaligned` (see
+/// [`check_row`]).
+static MISALIGNED: AtomicU64 = AtomicU64::new(0);
+
+/// Whether `TM_FUZZ_TOLERATE` names `what`: a known finding a long run steps over (counted,
+/// and reported at every store rebuild) instead of stopping at. Known: `misaligned`, a push
+/// of a keyless box into a row that lists keys leaves the row with more boxes than keys
+/// (the keys no longer line up with the boxes; see fuzz/README.md).
+fn tolerated(what: &str) -> bool {
+    static TOLERATE: LazyLock<String> =
+        LazyLock::new(|| std::env::var("TM_FUZZ_TOLERATE").unwrap_or_default());
+    TOLERATE.split(',').any(|t| t.trim() == what)
+}
+
+/// The invariants of one stored transaction row (see [`Harness::check_store`]). Returns
+/// `false` for a row with the known misalignment when it is tolerated: the caller skips the
+/// checks that assume boxes and keys line up.
+pub fn check_row(row: &StoredTransaction, ours: &[PublicKey]) -> bool {
     assert_eq!(row.payload.hash(), row.hash, "a row is stored under its hash");
+    let p = &row.payload;
+    if !p.recipient_keys.is_empty()
+        && p.recipient_keys.len() < p.recipient_boxes.len()
+        && p.privacy_mode != PrivacyMode::PrivateStateValidation
+        && tolerated("misaligned")
+    {
+        MISALIGNED.fetch_add(1, Ordering::Relaxed);
+        return false;
+    }
     if let Err(e) = row.payload.check_storable() {
-        panic!("stored row {} could not be opened by anyone: {e}", row.hash);
+        panic!(
+            "stored row {} no longer passes check_storable ({e}): keys {}, boxes {}",
+            row.hash,
+            row.payload.recipient_keys.len(),
+            row.payload.recipient_boxes.len()
+        );
     }
     if !ours.contains(&row.payload.sender) {
         for key in row
@@ -574,6 +609,7 @@ pub fn check_row(row: &StoredTransaction, ours: &[PublicKey]) {
             );
         }
     }
+    true
 }
 
 fn new_state(
@@ -760,41 +796,76 @@ pub fn assert_boxes_open(enclave: &Enclave, held: &EncodedPayload, ours: &[Publi
 }
 
 /// What a `/push` or `/pushBatch` entry may do to the row under its hash: `before` and
-/// `after` are that row around the call, `pushed` the entry. A stored entry leaves a row that
-/// passes [`check_row`], is the same transaction, lists every key the entry had a box for (a
-/// box for a key already held is skipped, not lost), holds a keyless entry's boxes, opens
-/// ([`assert_boxes_open`]), and if it is a transaction we hold complete, gained no recipient.
+/// `after` are that row around the call, `pushed` the entry, `shared` whether another entry of
+/// the batch has the same hash. A stored entry leaves a row that passes [`check_row`], is the
+/// same transaction (with a subset of its affected transactions), holds every box the merge
+/// had to add (with its key), opens ([`assert_boxes_open`]), and if it is a transaction we
+/// hold complete, gained no recipient.
 pub fn assert_stored(
     enclave: &Enclave,
     pushed: &EncodedPayload,
     before: Option<&StoredTransaction>,
     after: Option<&StoredTransaction>,
     ours: &[PublicKey],
+    shared: bool,
 ) {
     let row = after.expect("a stored push has a row");
-    check_row(row, ours);
+    if !check_row(row, ours) {
+        return;
+    }
     let held = &row.payload;
-    assert!(
-        held.is_same_transaction(pushed),
-        "the row is the pushed transaction"
-    );
-    for key in pushed
-        .recipient_keys
-        .iter()
-        .take(pushed.recipient_boxes.len())
-    {
-        assert!(
-            held.recipient_keys.contains(key),
-            "a stored push lost the key {key}"
+    // The manager drops affected transactions whose security hash does not verify before it
+    // stores a push (Tessera's `storePayload`): the row holds a subset of the pushed ones.
+    for (hash, security) in &held.affected_contract_transactions {
+        assert_eq!(
+            pushed.affected_contract_transactions.get(hash),
+            Some(security),
+            "the row holds an affected transaction the push did not carry"
         );
     }
-    if pushed.recipient_keys.is_empty() {
-        for b in &pushed.recipient_boxes {
+    let as_held = EncodedPayload {
+        affected_contract_transactions: held.affected_contract_transactions.clone(),
+        ..pushed.clone()
+    };
+    assert!(
+        held.is_same_transaction(&as_held),
+        "the row is the pushed transaction"
+    );
+    // Tessera's merge: a box already held is a no-op (whatever key it comes with); outside
+    // PSV so is a box for a key already held; any other box is added, with its key unless the
+    // held copy has boxes but no keys. Checked against the row before this push only (`before`
+    // is that row when no other entry of a batch shares the hash; else `None` skips this).
+    if let Some(old) = before.filter(|_| !shared) {
+        let was = &old.payload;
+        let psv = was.privacy_mode == PrivacyMode::PrivateStateValidation;
+        let keyless = was.recipient_keys.is_empty() && !was.recipient_boxes.is_empty();
+        for (i, b) in pushed.recipient_boxes.iter().enumerate() {
+            if pushed.recipient_boxes.iter().filter(|o| *o == b).count() > 1
+                || was.recipient_boxes.contains(b)
+            {
+                continue;
+            }
+            let key = pushed.recipient_keys.get(i);
+            if let Some(key) = key {
+                if !psv && was.recipient_keys.contains(key) {
+                    continue;
+                }
+            }
             assert!(
                 held.recipient_boxes.contains(b),
-                "a stored keyless push lost its box"
+                "a stored push lost box {i}"
             );
+            if let Some(key) = key.filter(|_| !keyless) {
+                assert!(
+                    held.recipient_keys.contains(key),
+                    "a stored push added box {i} without its key {key}"
+                );
+            }
         }
+    } else if before.is_none() && !shared {
+        // A new row holds what was pushed.
+        assert_eq!(held.recipient_boxes, pushed.recipient_boxes, "a new row holds the pushed boxes");
+        assert_eq!(held.recipient_keys, pushed.recipient_keys, "a new row holds the pushed keys");
     }
     if let Some(old) = before {
         let p = &old.payload;

@@ -240,6 +240,22 @@ impl Node {
             }
             .into());
         }
+        // What the merge would store must itself be storable: a box without a key (the very
+        // old form) merged into a copy held with keys, or the other way round, would leave
+        // keys and boxes out of line, and the held copy would no longer open for its keys
+        // (found by the p2p_push fuzz target; docs/security.md).
+        if let Some((first, rest)) = held.split_first() {
+            let mut merged = first.clone();
+            for other in rest.iter().chain(std::iter::once(payload)) {
+                merged.merge_recipients_from(other);
+            }
+            if let Err(e) = merged.check_storable() {
+                return Err(ManagerError::BadRequest(format!(
+                    "transaction {hash} cannot take this push: merged into the copy held it \
+                     would be unreadable ({e})"
+                )));
+            }
+        }
         let psv = payload.privacy_mode == PrivacyMode::PrivateStateValidation;
         let held_boxes: HashSet<&[u8]> = held
             .iter()

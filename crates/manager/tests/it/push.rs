@@ -587,3 +587,47 @@ async fn a_psv_push_cannot_list_a_recipient_the_held_copy_does_not() {
     );
     assert_eq!(b.stored(&full.hash()).await.as_ref(), Some(&held));
 }
+
+#[tokio::test]
+async fn a_box_without_a_key_is_not_merged_into_a_copy_held_with_keys() {
+    // Found by the p2p_push fuzz target: the very old keyless form merged into a keyed row
+    // left one key for two boxes, and the row stopped opening for its key.
+    let b = TestNode::start(2).await;
+    let keys = b.public_keys();
+    let (b1, b2) = (keys[0].clone(), keys[1].clone());
+    let sender = Outsider::new();
+    let full = sender.seal(
+        b"keyed",
+        &[b1.clone(), b2.clone()],
+        &PrivacyMetadata::default(),
+    );
+    assert_eq!(push(&b, copy_for(&full, &b1)).await, PushOutcome::Stored);
+    let before = b.stored(&full.hash()).await.expect("held");
+
+    let keyless = EncodedPayload {
+        recipient_keys: Vec::new(),
+        ..copy_for(&full, &b2)
+    };
+    let (kind, message) = failure(b.node.receive_push(keyless.clone()).await);
+    assert_eq!(kind, ErrorKind::Invalid, "{message}");
+    assert!(message.contains("cannot take this push"), "{message}");
+    assert_eq!(b.stored(&full.hash()).await.as_ref(), Some(&before));
+
+    // The same refusal inside a batch stores nothing of the batch.
+    let other = copy_for(
+        &sender.seal(
+            b"other",
+            std::slice::from_ref(&b1),
+            &PrivacyMetadata::default(),
+        ),
+        &b1,
+    );
+    let (kind, _) = failure(
+        b.node
+            .receive_push_batch(vec![other.clone(), keyless])
+            .await,
+    );
+    assert_eq!(kind, ErrorKind::Invalid);
+    assert!(b.stored(&other.hash()).await.is_none());
+    assert_eq!(b.stored(&full.hash()).await.as_ref(), Some(&before));
+}
