@@ -53,9 +53,10 @@ for bin in p2p-node q2t-api thirdparty-api enclave tessera; do
 done
 echo "ldd: no libpq, libssl or libcrypto in p2p-node, q2t-api, thirdparty-api, enclave, tessera"
 
-step "high availability: replicas behind nginx, then HAProxy, killed and restarted under load"
+step "high availability: replicas behind nginx, then HAProxy (plain and TLS), killed and restarted under load"
 cargo xtask ha --lb nginx
 cargo xtask ha --lb haproxy
+cargo xtask ha --lb haproxy --tls
 
 step "interop with Java Tessera (SKIPPED when Maven Central does not serve it)"
 cargo xtask interop

@@ -10,7 +10,9 @@
 //! with a ratio measured on the same machine at the same moment.
 //!
 //! Results: `target/bench/results.json`, `results.md`, and SVG plots (latency histogram,
-//! throughput over time) per database.
+//! throughput over time) per database; with `--tls` (every interface on mutual TLS, the load
+//! generator calling Q2T over HTTPS with a client certificate) `results-tls.json`,
+//! `results-tls.md` and `*-tls.svg` beside them, so both runs can be compared.
 
 mod floor;
 mod load;
@@ -62,6 +64,10 @@ pub struct BenchOptions {
     /// Keep the last cluster running after the run (for profiling by hand).
     #[arg(long)]
     pub keep: bool,
+    /// Mutual TLS in CA mode on every interface (as `cluster up --tls`); the load generator
+    /// calls Q2T over HTTPS with its own certificate. Results get a `-tls` suffix.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 impl BenchOptions {
@@ -124,6 +130,8 @@ pub struct Results {
     pub recipients: usize,
     /// Payload bytes.
     pub payload_bytes: usize,
+    /// Whether every interface served mutual TLS.
+    pub tls: bool,
     /// Per database.
     pub runs: Vec<DbRun>,
 }
@@ -183,6 +191,7 @@ pub fn run(options: &BenchOptions) -> Result<(), String> {
         concurrency: options.concurrency,
         recipients: options.recipients,
         payload_bytes: options.payload_bytes,
+        tls: options.tls,
         runs,
     };
     report::write(&results, &out)?;
@@ -209,9 +218,11 @@ fn rerun_in_release() -> Result<(), String> {
 /// One database: up, keys and cold starts, scenarios with their floors, down (also on failure).
 fn run_on(options: &BenchOptions, db: Db, out: &Path, keep: bool) -> Result<DbRun, String> {
     let name = format!("{db:?}").to_lowercase();
-    let dir = out.join(format!("cluster-{name}"));
+    let tls = if options.tls { "-tls" } else { "" };
+    let dir = out.join(format!("cluster-{name}{tls}"));
     println!(
-        "bench: {name}: starting a two-node network (release builds) in {}",
+        "bench: {name}: starting a two-node network (release builds{}) in {}",
+        if options.tls { ", mutual TLS" } else { "" },
         dir.display()
     );
     let up = UpOptions {
@@ -221,7 +232,7 @@ fn run_on(options: &BenchOptions, db: Db, out: &Path, keep: bool) -> Result<DbRu
         replicas: 1,
         lb: Balancer::Nginx,
         release: true,
-        tls: false,
+        tls: options.tls,
     };
     let result = cluster::up(&up).and_then(|mut cluster| measure(&mut cluster, options, db, out));
     if keep && result.is_ok() {

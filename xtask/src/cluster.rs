@@ -391,16 +391,30 @@ pub fn wait_for_discovery(cluster: &Cluster, limit: Duration) -> Result<(), Stri
 /// The keys a node's `GET /partyinfo` lists (over TLS with the xtask's certificate from
 /// `tls`).
 pub fn known_keys(p2p_url: &str, tls: Option<&Path>) -> Vec<String> {
-    let client = match tls {
-        Some(dir) => tls::client(dir),
-        None => reqwest::blocking::Client::new(),
-    };
-    client
+    http_client(tls)
         .get(format!("{p2p_url}partyinfo"))
         .send()
         .and_then(|r| r.json::<tm_client::p2p::PartyInfoJson>())
         .map(|info| info.keys.into_iter().map(|k| k.key.to_base64()).collect())
         .unwrap_or_default()
+}
+
+/// A blocking client for health and party-info calls: with the xtask's certificate when the
+/// cluster runs TLS (`tls` is its CA's folder).
+pub fn http_client(tls: Option<&Path>) -> reqwest::blocking::Client {
+    match tls {
+        Some(dir) => tls::client(dir),
+        None => reqwest::blocking::Client::new(),
+    }
+}
+
+/// A Q2T client of `url` (a node's `q2t_url`): over TLS with the xtask's certificate when the
+/// cluster runs TLS.
+pub fn q2t_client(cluster: &Cluster, url: &str) -> Result<Q2tClient, String> {
+    match &cluster.tls {
+        Some(dir) => tls::q2t_client(url, dir),
+        None => Q2tClient::new(url).map_err(|e| e.to_string()),
+    }
 }
 
 /// Prints what `up` made and what to do next.

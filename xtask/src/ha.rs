@@ -5,6 +5,9 @@
 //! restarted in turn. Passes when every send that was acknowledged with 2xx is receivable on
 //! node 2 afterwards and no send failed with "Recipient not found"; prints how many sends failed
 //! during fail-over.
+//!
+//! With `--tls` the same proof runs on a cluster serving mutual TLS (`cluster up --tls`): the
+//! balancer passes TLS through, and the sender and the reader present the xtask's certificate.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,7 +29,7 @@ struct Outcomes {
 }
 
 /// Runs the proof; the cluster is stopped whatever happens.
-pub fn run(balancer: Balancer, dir: &Path) -> Result<(), String> {
+pub fn run(balancer: Balancer, dir: &Path, tls: bool) -> Result<(), String> {
     let options = UpOptions {
         nodes: 2,
         dir: dir.to_path_buf(),
@@ -34,7 +37,7 @@ pub fn run(balancer: Balancer, dir: &Path) -> Result<(), String> {
         replicas: 2,
         lb: balancer,
         release: false,
-        tls: false,
+        tls,
     };
     let result = cluster::up(&options).and_then(|mut cluster| exercise(&mut cluster));
     if let Err(e) = cluster::down(dir) {
@@ -46,13 +49,20 @@ pub fn run(balancer: Balancer, dir: &Path) -> Result<(), String> {
 /// Sends from node 1 to node 2 while one replica of each interface of each node is killed
 /// and restarted in turn; then checks what the sender saw.
 fn exercise(cluster: &mut Cluster) -> Result<(), String> {
-    let sender = Q2tClient::new(&cluster.nodes[0].q2t_url).map_err(|e| e.to_string())?;
-    let receiver = Q2tClient::new(&cluster.nodes[1].q2t_url).map_err(|e| e.to_string())?;
+    let sender = cluster::q2t_client(cluster, &cluster.nodes[0].q2t_url)?;
+    let receiver = cluster::q2t_client(cluster, &cluster.nodes[1].q2t_url)?;
     let to =
         PublicKey::from_base64(&cluster.nodes[1].keys[0].public_key).map_err(|e| e.to_string())?;
 
     let load = Load::start(sender, to);
-    println!("ha: sending from node1 to node2 while replicas fail");
+    println!(
+        "ha: sending from node1 to node2{} while replicas fail",
+        if cluster.tls.is_some() {
+            " (mutual TLS)"
+        } else {
+            ""
+        }
+    );
     std::thread::sleep(Duration::from_secs(2));
     fail_over_each_interface(cluster, &load)?;
     std::thread::sleep(Duration::from_secs(2));

@@ -50,7 +50,8 @@ enum Task {
         args: Vec<String>,
     },
     /// The high-availability proof: two nodes, two replicas of every interface behind a
-    /// balancer on PostgreSQL, sends while replicas are killed and restarted.
+    /// balancer on PostgreSQL, sends while replicas are killed and restarted (--tls: on
+    /// mutual TLS).
     Ha {
         /// The balancer.
         #[arg(long, value_enum, default_value_t = lb::Balancer::Nginx)]
@@ -58,6 +59,10 @@ enum Task {
         /// Work folder.
         #[arg(long, default_value = "target/ha")]
         dir: PathBuf,
+        /// Mutual TLS on every interface (as `cluster up --tls`); the balancer passes it
+        /// through.
+        #[arg(long)]
+        tls: bool,
     },
 }
 
@@ -187,7 +192,7 @@ fn run(task: Task) -> Result<(), String> {
             ClusterAction::Send { dir } => cluster::send(&dir),
         },
         Task::Bench(options) => bench::run(&options),
-        Task::Ha { lb, dir } => ha::run(lb, &dir),
+        Task::Ha { lb, dir, tls } => ha::run(lb, &dir, tls),
         Task::Interop { args } => interop::run(&args),
     }
 }

@@ -453,6 +453,19 @@ impl Q2tClient {
         })
     }
 
+    /// A client of `https://host:port` presenting the client half of an `sslConfig` (`tls`:
+    /// the certificate it presents, which servers it trusts). Connections are kept alive and
+    /// reused, so a call pays for a handshake only when it opens a connection.
+    pub fn tcp_with_tls(base: &str, tls: rustls::ClientConfig) -> Result<Self, ClientError> {
+        Ok(Self {
+            http: builder()
+                .use_preconfigured_tls(tls)
+                .build()
+                .map_err(|e| build_error(base, &e))?,
+            base: base.trim_end_matches('/').to_owned(),
+        })
+    }
+
     /// A client of the unix socket at `path`.
     pub fn unix(path: impl Into<PathBuf>) -> Result<Self, ClientError> {
         let path: PathBuf = path.into();

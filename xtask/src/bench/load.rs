@@ -115,8 +115,8 @@ impl Target {
             .map(|k| PublicKey::from_base64(&k.public_key).map_err(|e| e.to_string()))
             .collect::<Result<_, _>>()?;
         Ok(Self {
-            a: Q2tClient::new(&a.q2t_url).map_err(|e| e.to_string())?,
-            b: Q2tClient::new(&b.q2t_url).map_err(|e| e.to_string())?,
+            a: crate::cluster::q2t_client(cluster, &a.q2t_url)?,
+            b: crate::cluster::q2t_client(cluster, &b.q2t_url)?,
             b_first: keys
                 .first()
                 .cloned()

@@ -69,17 +69,18 @@ impl Machine {
 /// Writes every output into `out` and prints the Markdown.
 pub fn write(results: &Results, out: &Path) -> Result<(), String> {
     let json = serde_json::to_string_pretty(results).map_err(|e| e.to_string())?;
-    let path = out.join("results.json");
+    let suffix = if results.tls { "-tls" } else { "" };
+    let path = out.join(format!("results{suffix}.json"));
     std::fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))?;
     let markdown = markdown(results);
-    let md_path = out.join("results.md");
+    let md_path = out.join(format!("results{suffix}.md"));
     std::fs::write(&md_path, &markdown).map_err(|e| format!("{}: {e}", md_path.display()))?;
     let mut plots = Vec::new();
     for run in &results.runs {
         let name = db_name(run);
-        let latency = out.join(format!("latency-{name}.svg"));
+        let latency = out.join(format!("latency-{name}{suffix}.svg"));
         latency_plot(run, &latency)?;
-        let throughput = out.join(format!("throughput-{name}.svg"));
+        let throughput = out.join(format!("throughput-{name}{suffix}.svg"));
         throughput_plot(run, &throughput)?;
         plots.push(latency);
         plots.push(throughput);
@@ -145,8 +146,14 @@ fn header(s: &mut String, results: &Results) {
     };
     let _ = writeln!(
         s,
-        "Load: {bound} per scenario, concurrency {}, payload {} bytes, release builds.\n",
-        results.concurrency, results.payload_bytes
+        "Load: {bound} per scenario, concurrency {}, payload {} bytes, release builds, {}.\n",
+        results.concurrency,
+        results.payload_bytes,
+        if results.tls {
+            "mutual TLS (CA mode) on every interface, Q2T called over HTTPS"
+        } else {
+            "plain HTTP"
+        }
     );
 }
 

@@ -51,10 +51,8 @@ fn add_keys(cluster: &mut Cluster, keys: usize) -> Result<(), String> {
 
 /// Restarts node 2's processes one at a time; returns each cold start in milliseconds.
 fn restart_timed(cluster: &mut Cluster) -> Result<Vec<(String, f64)>, String> {
-    let probe = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|e| e.to_string())?;
+    // With TLS the probe presents the xtask's certificate: the first 200 includes a handshake.
+    let probe = cluster::http_client(cluster.tls.as_deref());
     let mut cold = Vec::new();
     for index in 0..cluster.nodes[1].processes.len() {
         let process = &mut cluster.nodes[1].processes[index];
@@ -83,6 +81,7 @@ fn wait_first_200(
     loop {
         if probe
             .get(&process.health)
+            .timeout(Duration::from_secs(2))
             .send()
             .is_ok_and(|r| r.status().as_u16() == 200)
         {

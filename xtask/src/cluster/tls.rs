@@ -47,6 +47,26 @@ pub fn client(tls_dir: &Path) -> reqwest::blocking::Client {
     tm_dev_support::tls::https_client(&strict(&pem, &pem, Trust::Ca(vec![pki.ca_cert()])))
 }
 
+/// A Q2T (or ThirdParty) client of `https` URL `url` presenting the xtask's certificate and
+/// trusting the cluster's CA; connections are reused, as GoQuorum's are.
+pub fn q2t_client(url: &str, tls_dir: &Path) -> Result<tm_client::q2t::Q2tClient, String> {
+    let pki = Pki::open(tls_dir);
+    let pem = Pem {
+        key: tls_dir.join("xtask.key"),
+        cert: tls_dir.join("xtask.pem"),
+    };
+    let entry = tm_config::ServerConfig {
+        app: Some(tm_config::AppType::Q2T),
+        server_address: Some(url.to_owned()),
+        ssl_config: Some(strict(&pem, &pem, Trust::Ca(vec![pki.ca_cert()]))),
+        ..tm_config::ServerConfig::default()
+    };
+    let tls = tm_tls::client_tls(&entry)
+        .map_err(|e| format!("the xtask's TLS client: {e}"))?
+        .ok_or_else(|| "the xtask's TLS client: no TLS settings".to_owned())?;
+    tm_client::q2t::Q2tClient::tcp_with_tls(url, tls.rustls()).map_err(|e| e.to_string())
+}
+
 /// Whether a GET of `url` answers 200 within 2 s; `https` URLs with the xtask's certificate
 /// from `tls_dir`.
 pub fn get_ok(url: &str, tls_dir: Option<&Path>) -> bool {
