@@ -91,7 +91,12 @@ enum ClusterAction {
 }
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // `cargo run` (the `cargo xtask` alias) sets CARGO_MANIFEST_DIR for the process too: prefer
+    // it, so that a binary built in a target folder shared by two checkouts still works on the
+    // checkout it was run from.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .parent()
         .map(PathBuf::from)
         .unwrap_or_default()
