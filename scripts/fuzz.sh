@@ -6,7 +6,8 @@
 # P2P endpoint body over the route's whole path against an in-memory node (p2p_*; see
 # fuzz/src/lib.rs). Each runs in one process on one core. Seed inputs are written into
 # fuzz/corpus/<target>/ by the target itself at start.
-# FUZZ_LOG_DIR=DIR keeps each target's whole libFuzzer output in DIR/<target>.log.
+# FUZZ_LOG_DIR=DIR keeps each target's whole libFuzzer output in DIR/<target>.log (otherwise it
+# goes to a temporary folder, and only a failing target's last lines are shown).
 # Needs the nightly toolchain (cargo-fuzz builds with sanitizers); installs cargo-fuzz from
 # crates.io when it is missing. A crash or a broken invariant stops the run, leaves the input
 # under fuzz/artifacts/<target>/, and exits non-zero.
@@ -43,23 +44,29 @@ else
   what="${seconds}s"
 fi
 log_dir="${FUZZ_LOG_DIR:-}"
-[ -n "$log_dir" ] && mkdir -p "$log_dir"
+if [ -z "$log_dir" ]; then
+  log_dir="$(mktemp -d)"
+  trap 'rm -rf "$log_dir"' EXIT
+fi
+mkdir -p "$log_dir"
 for target in "${targets[@]}"; do
   echo "fuzz: $target for $what"
   mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target"
   before="$(ls -1 "fuzz/artifacts/$target")"
-  log="${log_dir:+$log_dir/$target.log}"
+  log="$log_dir/$target.log"
   # -timeout: an input that waits (on the network, a lock) is a finding, not a slow run.
   set +e
   cargo +nightly fuzz run "$target" "fuzz/corpus/$target" -- \
     "${bound[@]}" -max_len=4096 -timeout=10 -print_final_stats=1 2>&1 |
-    tee ${log:+"$log"} |
+    tee "$log" |
     grep -E '^(#[0-9]+.*DONE|stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)|==[0-9]+==|SUMMARY|Done|thread .* panicked|artifact_prefix|Test unit written)'
   status="${PIPESTATUS[0]}"
   set -e
   after="$(ls -1 "fuzz/artifacts/$target")"
   if [ "$status" -ne 0 ] || [ "$before" != "$after" ]; then
-    echo "fuzz: $target FAILED (exit $status), inputs in fuzz/artifacts/$target/" >&2
+    echo "fuzz: $target FAILED (exit $status), inputs in fuzz/artifacts/$target/; the last lines:" >&2
+    tail -n 40 "$log" >&2
+    df -h . >&2
     exit 1
   fi
 done
