@@ -69,17 +69,36 @@ pub struct PushBatchRequest {
 pub struct PartyInfoJson {
     /// The node's own P2P URL.
     pub url: String,
-    /// Peers it polls.
+    /// Peers it polls (the party store).
     pub peers: Vec<PeerJson>,
     /// Every key it knows, with the URL of the node holding it.
     pub keys: Vec<KeyJson>,
+    /// Ours, not Tessera's: URLs learned from other nodes' party info that have not answered
+    /// us yet, so are not in the party store (docs/protocol.md §9). Absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<PeerJson>,
 }
 
-/// One peer in [`PartyInfoJson`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One peer in [`PartyInfoJson`]. Tessera writes only `url`; the other fields are ours and
+/// absent when unknown, so either side reads the other's JSON.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PeerJson {
     /// The peer's URL.
     pub url: String,
+    /// `reachable` or `unreachable` (the last contact attempt failed; its keys stay routable
+    /// until the grace period passes without a successful contact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// When we last heard from it (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_contact: Option<String>,
+    /// Since when every contact attempt has failed (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable_since: Option<String>,
+    /// Why the last contact attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// One key in [`PartyInfoJson`].

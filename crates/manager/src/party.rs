@@ -355,7 +355,10 @@ impl Node {
             .list_peers()
             .await?
             .into_iter()
-            .map(|peer| PeerJson { url: peer.url })
+            .map(|peer| PeerJson {
+                url: peer.url,
+                ..PeerJson::default()
+            })
             .collect();
         let mut keys: Vec<KeyJson> = self
             .enclave
@@ -377,7 +380,12 @@ impl Node {
                     url: route.peer_url,
                 }),
         );
-        Ok(PartyInfoJson { url, peers, keys })
+        Ok(PartyInfoJson {
+            url,
+            peers,
+            keys,
+            candidates: Vec::new(),
+        })
     }
 
     /// Every key known: ours first, then those learned through discovery
