@@ -653,6 +653,8 @@ fn new_state(
                 privacy_enhancements: i & 1 != 0,
                 party_info_interval: Duration::from_secs(5),
                 resend_wait_time: Duration::from_secs(2),
+                peer_grace_period: Duration::from_secs(300),
+                send_timeout: Duration::from_millis(4500),
                 multiple_private_states: true,
                 resident_groups: vec![GroupSummary {
                     id: RESIDENT_GROUP.as_bytes().to_vec(),

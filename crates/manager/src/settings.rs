@@ -26,6 +26,13 @@ pub struct Settings {
     pub party_info_interval: Duration,
     /// `resendWaitTime` of the P2P server (2 h by default).
     pub resend_wait_time: Duration,
+    /// Ours: `peerGracePeriod` of the P2P server (5 min by default). A peer that cannot be
+    /// reached keeps its keys routable until this long has passed without a successful
+    /// contact (docs/protocol.md §9, docs/operations.md).
+    pub peer_grace_period: Duration,
+    /// Ours: `sendTimeout` of the Q2T server (4.5 s by default, under GoQuorum's 5 s PTM
+    /// timeout). A send not done by then fails and leaves nothing stored.
+    pub send_timeout: Duration,
     /// `features.enableMultiplePrivateStates`.
     pub multiple_private_states: bool,
     /// The configured `residentGroups`, as `GET /groups/resident` lists them (a resident
@@ -62,6 +69,14 @@ impl Settings {
             ),
             resend_wait_time: Duration::from_millis(
                 p2p.property_millis("resendWaitTime", 7_200_000),
+            ),
+            peer_grace_period: Duration::from_millis(
+                p2p.property_millis("peerGracePeriod", 300_000),
+            ),
+            send_timeout: Duration::from_millis(
+                config
+                    .server(AppType::Q2T)
+                    .map_or(4_500, |q2t| q2t.property_millis("sendTimeout", 4_500)),
             ),
             multiple_private_states: config.features.enable_multiple_private_states,
             resident_groups: config

@@ -103,6 +103,8 @@ pub fn settings(own_url: &str) -> Settings {
         privacy_enhancements: true,
         party_info_interval: Duration::from_secs(5),
         resend_wait_time: Duration::from_secs(60),
+        peer_grace_period: Duration::from_secs(300),
+        send_timeout: Duration::from_millis(4500),
         multiple_private_states: false,
         resident_groups: Vec::new(),
     }
