@@ -206,10 +206,10 @@ def check_enclave(r, objs, tag):
 
     problems = []
     main = spec["containers"][0]
-    if probe_path(main.get("livenessProbe")) != "/ping" or \
-            probe_path(main.get("readinessProbe")) != "/ping":
-        problems.append("enclave liveness/readiness are not GET /ping")
-    r.check(f"{tag}: enclave probes /ping", problems)
+    if probe_path(main.get("livenessProbe")) != "/upcheck" or \
+            probe_path(main.get("readinessProbe")) != "/readiness":
+        problems.append("enclave liveness/readiness are not GET /upcheck and /readiness")
+    r.check(f"{tag}: enclave liveness /upcheck, readiness /readiness", problems)
 
     problems = []
     node_affinity = ((spec.get("affinity") or {}).get("nodeAffinity") or {}) \
@@ -389,9 +389,63 @@ def check_resources(r, objs, tag):
                 problems)
 
 
+# What a stopping service does after its drain period (tm_http::drain::SHUTDOWN_TIMEOUT) and
+# its drain period when the config does not set one (DEFAULT_DRAIN_PERIOD), in seconds.
+SHUTDOWN_SECONDS = 10
+DEFAULT_DRAIN_MS = 2000
+
+
+def drain_periods_ms(objs):
+    """Every server entry's drainPeriod (ms) in the rendered ConfigMaps, by app."""
+    periods = {}
+    for cm in of_kind(objs, "ConfigMap"):
+        for key, text in (cm.get("data") or {}).items():
+            if not key.endswith(".json"):
+                continue
+            try:
+                doc = json.loads(text)
+            except ValueError:
+                continue
+            for server in doc.get("serverConfigs") or []:
+                if key == "tessera.json" and server.get("app") == "ENCLAVE":
+                    continue  # the address of the remote enclave, not a server of this pod
+                value = (server.get("properties") or {}).get("drainPeriod", DEFAULT_DRAIN_MS)
+                try:
+                    periods[server.get("app")] = int(value)
+                except ValueError:
+                    periods[server.get("app")] = DEFAULT_DRAIN_MS
+    return periods
+
+
+def check_handover(r, objs, tag):
+    """SIGTERM drains, then finishes requests in flight: the pod's grace period must cover
+    both, and the readiness probe must see the drain's 503s before it ends."""
+    drain_ms = max(drain_periods_ms(objs).values(), default=DEFAULT_DRAIN_MS)
+    for comp in list(SERVICES) + [ENCLAVE]:
+        dep = component_deployment(objs, comp)
+        if dep is None:
+            continue
+        spec = dep["spec"]["template"]["spec"]
+        main = spec["containers"][0]
+        problems = []
+        grace = spec.get("terminationGracePeriodSeconds", 30)
+        if grace * 1000 <= drain_ms + SHUTDOWN_SECONDS * 1000:
+            problems.append(f"terminationGracePeriodSeconds {grace} does not cover the drain "
+                            f"({drain_ms} ms) and the shutdown ({SHUTDOWN_SECONDS} s)")
+        probe = main.get("readinessProbe") or {}
+        seen_ms = 1000 * (probe.get("periodSeconds", 10) * probe.get("failureThreshold", 3) +
+                          probe.get("timeoutSeconds", 1))
+        if seen_ms > drain_ms:
+            problems.append(f"the readiness probe needs up to {seen_ms} ms to see a drain of "
+                            f"{drain_ms} ms")
+        r.check(f"{tag}: {dep['metadata']['name']} grace period and readiness probe fit the "
+                "drain", problems)
+
+
 def check_all(r, objs, tag):
     check_services(r, objs, tag)
     check_enclave(r, objs, tag)
+    check_handover(r, objs, tag)
     check_no_secret_in_configmaps(r, objs, tag)
     check_non_root(r, objs, tag)
     check_resources(r, objs, tag)
@@ -461,7 +515,14 @@ def sabotages():
         dep = component_deployment(objs, "q2t-api")
         dep["spec"]["strategy"] = {"type": "Recreate"}
 
-    return [drop_liveness, readiness_on_upcheck, drop_hpa, drop_pdb, drop_network_policy,
+    def grace_shorter_than_drain(objs):
+        dep = component_deployment(objs, "p2p-node")
+        dep["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 5
+
+    def slow_readiness_probe(objs):
+        main_of(objs, ENCLAVE)["readinessProbe"]["periodSeconds"] = 10
+
+    return [grace_shorter_than_drain, slow_readiness_probe, drop_liveness, readiness_on_upcheck, drop_hpa, drop_pdb, drop_network_policy,
             open_network_policy, password_in_configmap, url_credentials_in_configmap,
             literal_password_env, run_as_root, writable_root, enclave_anywhere, keys_writable,
             no_requests, rollout_to_zero]

@@ -7,10 +7,13 @@
 //! validation stays off: on, the node would call the URL the input names.
 //!
 //! Invariants, for any input: no panic; a refused party info changed none of the rows it
-//! names (the sender's peer row, the routes of its first keys, its first parties); an accepted
-//! one is answered with a party info of our URL alone, leaves the sender (unless it is us)
-//! with the versions it sent and every key it serves at its own URL (but ours) routed to it,
-//! and every party it lists but us in the party store; a key of ours is never routed anywhere.
+//! names (the sender's peer row, the routes of its first keys, the peer and candidate rows of
+//! its first parties); an accepted one is answered with a party info of our URL alone, leaves
+//! the sender (unless it is us) a peer with a fresh contact, no unreachable state, the
+//! versions it sent and every key it serves at its own URL (but ours) routed to it; every
+//! party it lists but us and the sender is a peer already, a configured peer or a candidate
+//! (while the candidates are under their cap), and its peer row is unchanged: listing a URL
+//! never adds or changes a peer. A key of ours is never routed anywhere.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -107,10 +110,12 @@ fuzz_target!(
                     store.find_peer(&sender).expect("peer"),
                     keys.iter().map(|r| store.find_recipient(&r.key).expect("route")).collect::<Vec<_>>(),
                     parties.iter().map(|p| store.find_peer(p).expect("peer")).collect::<Vec<_>>(),
+                    parties.iter().map(|p| store.find_candidate(p).expect("candidate")).collect::<Vec<_>>(),
                 )
             };
             let before = snapshot();
             let node = cx.node(Variant::from_flags(flags));
+            let configured = node.settings().configured_peers.clone();
             let result = cx.block_on(node.receive_party_info(info.clone(), versions.clone()));
             let ours = cx.fx().ours();
             for key in &ours {
@@ -125,6 +130,11 @@ fuzz_target!(
                     if sender != OWN_URL {
                         let peer = store.find_peer(&sender).expect("peer").expect("the sender is a peer");
                         assert!(peer.last_contact.is_some(), "the sender's contact is recorded");
+                        assert!(
+                            peer.unreachable_since.is_none() && peer.last_error.is_none(),
+                            "a party info clears the sender's unreachable state"
+                        );
+                        assert!(store.find_candidate(&sender).expect("candidate").is_none(), "the sender is no candidate");
                         assert_eq!(
                             peer.api_versions.unwrap_or_default().join(","),
                             versions.join(","),
@@ -137,10 +147,15 @@ fuzz_target!(
                             }
                         }
                     }
-                    for p in &parties {
-                        if p != OWN_URL {
-                            assert!(store.find_peer(p).expect("peer").is_some(), "a listed party is a peer");
+                    let after = snapshot();
+                    let under_cap = store.count_candidates().expect("count") < tm_manager::party::MAX_CANDIDATES as u64;
+                    for (i, p) in parties.iter().enumerate() {
+                        if p == OWN_URL || *p == sender {
+                            continue;
                         }
+                        assert_eq!(before.2[i], after.2[i], "listing a party changed its peer row");
+                        let known = after.2[i].is_some() || after.3[i].is_some() || configured.contains(p);
+                        assert!(known || !under_cap, "a listed party is neither a peer nor a candidate");
                     }
                 }
             }

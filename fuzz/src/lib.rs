@@ -476,10 +476,10 @@ impl Harness {
             .expect("tokio runtime");
         let fx = Fixtures::build();
         let enclave = Arc::new(Enclave::new(fx.our_pairs.clone(), Vec::new()));
-        let p2p = P2pClient::new(P2pTimeouts {
-            request: Duration::from_secs(2),
-            resend: Duration::from_secs(2),
-        })
+        let p2p = P2pClient::new(P2pTimeouts::without_retries(
+            Duration::from_secs(2),
+            Duration::from_secs(2),
+        ))
         .expect("P2P client");
         let peer = PeerStub::start();
         let state = Mutex::new(new_state(&rt, &fx, &enclave, &p2p, &peer));
@@ -520,7 +520,9 @@ impl Harness {
     ///   keys (a recipient is pushed its own box);
     /// - every privacy group row decodes, passes `PrivacyGroupRecord::check` and is stored
     ///   under its own id;
-    /// - no key of ours is routed to a peer, and every route's peer is in the party store.
+    /// - no key of ours is routed to a peer, and every route's peer is in the party store;
+    /// - every peer has had a contact, no candidate is a peer, and the candidates stay within
+    ///   their cap (`tm_manager::party::MAX_CANDIDATES`).
     pub fn check_store(&self, store: &Store) {
         let ours = self.fx.ours();
         let mut after = None;
@@ -554,6 +556,21 @@ impl Harness {
                     .expect("peer can be read")
                     .is_some(),
                 "a route points to a peer the party store does not hold"
+            );
+        }
+        for peer in store.list_peers().expect("peers can be read") {
+            assert!(peer.last_contact.is_some(), "{} is a peer never heard from", peer.url);
+        }
+        let cap = tm_manager::party::MAX_CANDIDATES;
+        let candidates = store
+            .oldest_candidates(u32::try_from(cap + 1).unwrap_or(u32::MAX))
+            .expect("candidates can be read");
+        assert!(candidates.len() <= cap, "more candidates than the cap");
+        for candidate in candidates {
+            assert!(
+                store.find_peer(&candidate.url).expect("peer can be read").is_none(),
+                "{} is both a peer and a candidate",
+                candidate.url
             );
         }
     }
@@ -639,7 +656,10 @@ fn new_state(
     blocking
         .replace_peer_recipients(&peer.url, 1, &versions, std::slice::from_ref(&fx.remote))
         .expect("seed party store");
-    blocking.add_peer("http://127.0.0.1:1/").expect("seed peer");
+    // A peer heard from once (the party store holds only nodes it had a contact with).
+    blocking
+        .record_peer_contact("http://127.0.0.1:1/", 1, &versions)
+        .expect("seed peer");
     let enclave = EnclaveClient::Local(Arc::clone(enclave));
     let nodes = (0..4)
         .map(|i| {

@@ -492,13 +492,47 @@ pub fn status(dir: &Path) -> Result<bool, String> {
         println!("{:<28} pid {:<8} {state}", process.name, process.pid);
     }
     for node in &cluster.nodes {
-        println!(
-            "{} knows {} keys",
-            node.name,
-            known_keys(&node.p2p_url, cluster.tls.as_deref()).len()
-        );
+        match party_info(&node.p2p_url, cluster.tls.as_deref()) {
+            Some(info) => print_party_info(&node.name, &info),
+            None => println!("{} does not answer GET /partyinfo", node.name),
+        }
     }
     Ok(all_up)
+}
+
+/// `GET /partyinfo` of a node, if it answers with JSON.
+pub fn party_info(p2p_url: &str, tls: Option<&Path>) -> Option<tm_client::p2p::PartyInfoJson> {
+    http_client(tls)
+        .get(format!("{p2p_url}partyinfo"))
+        .send()
+        .and_then(|r| r.json::<tm_client::p2p::PartyInfoJson>())
+        .ok()
+}
+
+/// A node's view of the network: how many keys it knows, each peer with its state (and, while
+/// unreachable, since when and why), and the candidates it has not reached yet.
+fn print_party_info(name: &str, info: &tm_client::p2p::PartyInfoJson) {
+    println!(
+        "{name} knows {} keys, {} peers, {} candidates",
+        info.keys.len(),
+        info.peers.len(),
+        info.candidates.len()
+    );
+    for peer in &info.peers {
+        let state = peer.state.as_deref().unwrap_or("unknown");
+        let contact = peer.last_contact.as_deref().unwrap_or("never");
+        print!("  peer {:<32} {state:<11} last contact {contact}", peer.url);
+        if let Some(since) = &peer.unreachable_since {
+            print!(", unreachable since {since}");
+        }
+        if let Some(error) = &peer.last_error {
+            print!(": {error}");
+        }
+        println!();
+    }
+    for candidate in &info.candidates {
+        println!("  candidate {}", candidate.url);
+    }
 }
 
 /// `cluster send`: a demo transaction from the first node to the second, and each node's view.

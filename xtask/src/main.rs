@@ -50,20 +50,10 @@ enum Task {
         args: Vec<String>,
     },
     /// The high-availability proof: two nodes, two replicas of every interface behind a
-    /// balancer on PostgreSQL, sends while replicas are killed and restarted (--tls: on
-    /// mutual TLS).
-    Ha {
-        /// The balancer.
-        #[arg(long, value_enum, default_value_t = lb::Balancer::Nginx)]
-        lb: lb::Balancer,
-        /// Work folder.
-        #[arg(long, default_value = "target/ha")]
-        dir: PathBuf,
-        /// Mutual TLS on every interface (as `cluster up --tls`); the balancer passes it
-        /// through.
-        #[arg(long)]
-        tls: bool,
-    },
+    /// balancer on PostgreSQL, sends while one replica of each interface is frozen, then
+    /// killed and restarted, then a keep-alive soak; per-phase accounting (--tls: on mutual
+    /// TLS).
+    Ha(ha::Options),
 }
 
 #[derive(Subcommand)]
@@ -197,7 +187,7 @@ fn run(task: Task) -> Result<(), String> {
             ClusterAction::Send { dir } => cluster::send(&dir),
         },
         Task::Bench(options) => bench::run(&options),
-        Task::Ha { lb, dir, tls } => ha::run(lb, &dir, tls),
+        Task::Ha(options) => ha::run(&options),
         Task::Interop { args } => interop::run(&args),
     }
 }

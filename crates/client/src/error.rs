@@ -54,8 +54,30 @@ impl ClientError {
     }
 }
 
+/// Whether a TLS error is among the causes: a certificate not trusted (ours by the peer or the
+/// peer's by us), a handshake that failed. Such a call is refused, not transient; another
+/// attempt would be refused the same way.
+pub(crate) fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        if cause.is::<rustls::Error>() {
+            return true;
+        }
+        // tokio-rustls wraps the rustls error in an io::Error (sometimes in two), and an
+        // io::Error's `source()` skips the error it wraps: follow `get_ref()` instead.
+        next = match cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => cause.source(),
+        };
+    }
+    false
+}
+
 /// The error and its causes, one line (reqwest's own message alone is "error sending request").
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

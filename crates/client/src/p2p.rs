@@ -8,6 +8,7 @@ use tm_core::partyinfo::PartyInfo;
 use tm_core::version::{SUPPORTED_API_VERSIONS, VERSION_HEADER};
 use tm_core::{EncodedPayload, PayloadCodec, PublicKey, TxHash};
 
+use crate::retry::{self, Plan};
 use crate::{join, ClientError};
 
 /// Content type of every binary P2P body.
@@ -110,21 +111,95 @@ pub struct KeyJson {
     pub url: String,
 }
 
+/// Default timeout of one attempt of a retried call (see [`P2pTimeouts::attempt`]): 2.5 s,
+/// longer than a balancer's 2 s try of a P2P call (deploy/lb), so the balancer's own retry on
+/// the next replica lands inside our attempt; with the 3.75 s budget the second attempt gets
+/// the remaining 1.2 s.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(2500);
+
+/// Default number of attempts of a retried call (see [`P2pTimeouts::attempts`]).
+pub const DEFAULT_ATTEMPTS: u32 = 3;
+
+/// Default connect timeout, TLS handshake included (see [`P2pTimeouts::connect`]).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// Timeouts of the P2P client.
+///
+/// Calls that are safe to repeat (push, pushBatch, party info, `partyinfo/validate`,
+/// pushPrivacyGroup, resend INDIVIDUAL, `GET /partyinfo`) are attempted up to [`attempts`]
+/// times within their budget: each attempt but the last has [`attempt`] (at most what is left
+/// of the budget), the last gets whatever is left, with [`RETRY_PAUSE`](crate::RETRY_PAUSE)
+/// between two attempts. They are retried on connection errors (refused, reset, closed before
+/// an answer), on an attempt that timed out and on a balancer's 502/503/504; never on another
+/// status, never on a TLS handshake refused for trust reasons. So a hung replica behind a
+/// balancer costs one short attempt, and a peer that is slow rather than hung still gets the
+/// rest of the budget once. Resend ALL and resendBatch make the peer do work and are sent once.
+///
+/// [`attempts`]: P2pTimeouts::attempts
+/// [`attempt`]: P2pTimeouts::attempt
 #[derive(Clone, Copy, Debug)]
 pub struct P2pTimeouts {
-    /// Connect and read timeout of ordinary calls: Tessera uses 75 % of `partyInfoInterval`.
+    /// Budget of one ordinary call, every attempt and pause included: Tessera's connect and
+    /// read timeout, 75 % of `partyInfoInterval` (3.75 s by default).
     pub request: Duration,
-    /// Read timeout of resend calls (`resendWaitTime`, 2 h by default).
+    /// Budget of resend calls and of a pushBatch (`resendWaitTime`, 2 h by default). A
+    /// pushBatch (up to 10,000 payloads) may take long: its attempts are not cut short, it is
+    /// repeated only when an attempt fails before its time is up.
     pub resend: Duration,
+    /// Timeout of each attempt of a retried call but the last: 2.5 s by default, never more than
+    /// `request`. Long enough for any push a healthy peer answers; short enough that a frozen
+    /// peer (its kernel still accepts the connection, nothing answers) costs only this.
+    pub attempt: Duration,
+    /// How many attempts a retried call gets at most (3 by default; 1 means never repeated).
+    pub attempts: u32,
+    /// Connect timeout, TLS handshake included (500 ms by default, never more than `attempt`).
+    /// Short, but it does not detect a hung peer: a stopped process still completes TCP
+    /// handshakes (the kernel answers them), so the attempt timeout is what catches it.
+    pub connect: Duration,
 }
 
 impl P2pTimeouts {
-    /// Tessera's timeouts for a `partyInfoInterval` and `resendWaitTime` in milliseconds.
+    /// Tessera's timeouts for a `partyInfoInterval` and `resendWaitTime` in milliseconds, with
+    /// the default attempts.
     pub fn from_config(party_info_interval_ms: u64, resend_wait_time_ms: u64) -> Self {
+        Self::new(
+            Duration::from_millis(party_info_interval_ms.saturating_mul(3).div_ceil(4)),
+            Duration::from_millis(resend_wait_time_ms),
+        )
+    }
+
+    /// These budgets with the default attempts: [`DEFAULT_ATTEMPTS`] of
+    /// [`DEFAULT_ATTEMPT_TIMEOUT`] (capped by `request`), connecting within
+    /// [`DEFAULT_CONNECT_TIMEOUT`].
+    pub fn new(request: Duration, resend: Duration) -> Self {
+        let attempt = DEFAULT_ATTEMPT_TIMEOUT.min(request);
         Self {
-            request: Duration::from_millis(party_info_interval_ms.saturating_mul(3).div_ceil(4)),
-            resend: Duration::from_millis(resend_wait_time_ms),
+            request,
+            resend,
+            attempt,
+            attempts: DEFAULT_ATTEMPTS,
+            connect: DEFAULT_CONNECT_TIMEOUT.min(attempt),
+        }
+    }
+
+    /// These budgets, every call made once with its whole budget (Tessera's behaviour): for
+    /// tools and tests that send large requests on purpose and want them sent once.
+    pub fn without_retries(request: Duration, resend: Duration) -> Self {
+        Self {
+            request,
+            resend,
+            attempt: request,
+            attempts: 1,
+            connect: request,
+        }
+    }
+
+    /// The plan of an ordinary retried call.
+    fn retried(&self) -> Plan {
+        Plan {
+            total: self.request,
+            attempt: self.attempt.min(self.request),
+            attempts: self.attempts.max(1),
         }
     }
 }
@@ -136,11 +211,11 @@ impl Default for P2pTimeouts {
 }
 
 /// A client of other nodes' P2P APIs (ours or Java Tessera's). Cheap to clone; reuses
-/// connections.
+/// connections, dropping those idle for [`POOL_IDLE_TIMEOUT`](crate::POOL_IDLE_TIMEOUT).
 #[derive(Clone, Debug)]
 pub struct P2pClient {
     http: reqwest::Client,
-    resend_http: reqwest::Client,
+    timeouts: P2pTimeouts,
 }
 
 impl P2pClient {
@@ -158,26 +233,28 @@ impl P2pClient {
         timeouts: P2pTimeouts,
         tls: Option<rustls::ClientConfig>,
     ) -> Result<Self, ClientError> {
-        let build = |timeout: Duration| {
-            let mut builder = reqwest::Client::builder()
-                .connect_timeout(timeouts.request)
-                .timeout(timeout)
-                .pool_idle_timeout(Duration::from_secs(30));
-            if let Some(tls) = &tls {
-                builder = builder.use_preconfigured_tls(tls.clone());
-            }
-            builder.build().map_err(|e| ClientError::Offline {
-                url: String::new(),
-                reason: format!("cannot build an HTTP client: {e}"),
-            })
-        };
-        Ok(Self {
-            http: build(timeouts.request)?,
-            resend_http: build(timeouts.resend)?,
-        })
+        // Every request carries its own timeout (the attempt's); this is only the fallback.
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .timeout(timeouts.request.max(timeouts.resend))
+            .pool_idle_timeout(crate::POOL_IDLE_TIMEOUT);
+        if let Some(tls) = tls {
+            builder = builder.use_preconfigured_tls(tls);
+        }
+        let http = builder.build().map_err(|e| ClientError::Offline {
+            url: String::new(),
+            reason: format!("cannot build an HTTP client: {e}"),
+        })?;
+        Ok(Self { http, timeouts })
+    }
+
+    /// The timeouts this client was built with.
+    pub fn timeouts(&self) -> &P2pTimeouts {
+        &self.timeouts
     }
 
     /// `POST {peer}/partyinfo`: announces us; returns the peer's (usually empty) party info.
+    /// Retried (see [`P2pTimeouts`]).
     ///
     /// A body that does not decode is returned as an empty party info: Tessera sends an empty
     /// body when remote key validation is on.
@@ -188,7 +265,7 @@ impl P2pClient {
     ) -> Result<Option<PartyInfo>, ClientError> {
         let body = self
             .post_binary(
-                &self.http,
+                self.timeouts.retried(),
                 peer,
                 "/partyinfo",
                 ours.encode(),
@@ -200,7 +277,8 @@ impl P2pClient {
     }
 
     /// `POST {peer}/push`: stores a payload on the recipient's node, in the codec the peer
-    /// supports (CBOR iff it advertised `5.0`). Returns the hash the peer reports.
+    /// supports (CBOR iff it advertised `5.0`). Returns the hash the peer reports. Retried (see
+    /// [`P2pTimeouts`]): a repeated push merges into the same row, as Tessera's storePayload.
     pub async fn push(
         &self,
         peer: &str,
@@ -221,7 +299,7 @@ impl P2pClient {
         let url = join(peer, "/push");
         let body = self
             .post_binary(
-                &self.http,
+                self.timeouts.retried(),
                 peer,
                 "/push",
                 codec.encode(payload),
@@ -237,7 +315,7 @@ impl P2pClient {
     }
 
     /// `POST {peer}/partyinfo/validate`: asks the peer to decrypt a LEGACY payload; returns the
-    /// plaintext it answers.
+    /// plaintext it answers. Retried (see [`P2pTimeouts`]).
     pub async fn validate(
         &self,
         peer: &str,
@@ -245,7 +323,7 @@ impl P2pClient {
     ) -> Result<String, ClientError> {
         let body = self
             .post_binary(
-                &self.http,
+                self.timeouts.retried(),
                 peer,
                 "/partyinfo/validate",
                 PayloadCodec::Legacy.encode(payload),
@@ -256,10 +334,11 @@ impl P2pClient {
         Ok(String::from_utf8_lossy(&body).into_owned())
     }
 
-    /// `POST {peer}/pushPrivacyGroup` with an encoded privacy-group record.
+    /// `POST {peer}/pushPrivacyGroup` with an encoded privacy-group record. Retried (see
+    /// [`P2pTimeouts`]): the peer stores the same record again.
     pub async fn push_privacy_group(&self, peer: &str, record: Vec<u8>) -> Result<(), ClientError> {
         self.post_binary(
-            &self.http,
+            self.timeouts.retried(),
             peer,
             "/pushPrivacyGroup",
             record,
@@ -270,24 +349,34 @@ impl P2pClient {
         .map(drop)
     }
 
-    /// `POST {peer}/resend`: INDIVIDUAL answers a LEGACY payload, ALL answers nothing.
+    /// `POST {peer}/resend`: INDIVIDUAL answers a LEGACY payload (a lookup: retried within the
+    /// resend budget), ALL answers nothing and makes the peer push every transaction of the
+    /// key (sent once, with the whole resend budget).
     pub async fn resend(
         &self,
         peer: &str,
         request: &ResendRequest,
     ) -> Result<Vec<u8>, ClientError> {
-        self.post_json(&self.resend_http, peer, "/resend", request, &[200])
-            .await
+        let plan = match request.resend_type {
+            ResendType::Individual => Plan {
+                total: self.timeouts.resend,
+                ..self.timeouts.retried()
+            },
+            ResendType::All => Plan::once(self.timeouts.resend),
+        };
+        self.post_json(plan, peer, "/resend", request, &[200]).await
     }
 
-    /// `POST {peer}/resendBatch`.
+    /// `POST {peer}/resendBatch`: makes the peer push every transaction of the key in batches;
+    /// sent once, with the whole resend budget.
     pub async fn resend_batch(
         &self,
         peer: &str,
         request: &ResendBatchRequest,
     ) -> Result<ResendBatchResponse, ClientError> {
+        let plan = Plan::once(self.timeouts.resend);
         let body = self
-            .post_json(&self.resend_http, peer, "/resendBatch", request, &[200])
+            .post_json(plan, peer, "/resendBatch", request, &[200])
             .await?;
         serde_json::from_slice(&body).map_err(|e| ClientError::Decode {
             url: join(peer, "/resendBatch"),
@@ -295,49 +384,52 @@ impl P2pClient {
         })
     }
 
-    /// `POST {peer}/pushBatch`.
+    /// `POST {peer}/pushBatch`. Safe to repeat (each payload merges as a push does), but a
+    /// batch may legitimately take long: its attempts are not cut short, so it is repeated only
+    /// when an attempt fails (connection error, 502/503/504) within the resend budget.
     pub async fn push_batch(
         &self,
         peer: &str,
         request: &PushBatchRequest,
     ) -> Result<(), ClientError> {
-        self.post_json(&self.resend_http, peer, "/pushBatch", request, &[200])
+        let plan = Plan {
+            total: self.timeouts.resend,
+            attempt: self.timeouts.resend,
+            attempts: self.timeouts.attempts.max(1),
+        };
+        self.post_json(plan, peer, "/pushBatch", request, &[200])
             .await
             .map(drop)
     }
 
-    /// `GET {peer}/partyinfo` (JSON).
+    /// `GET {peer}/partyinfo` (JSON). Retried (see [`P2pTimeouts`]).
     pub async fn party_info_json(&self, peer: &str) -> Result<PartyInfoJson, ClientError> {
         let url = join(peer, "/partyinfo");
-        let response = self
+        let request = self
             .http
             .get(&url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| ClientError::from_reqwest(&url, &e))?;
-        let body = expect_status(&url, response, &[200]).await?;
+            .header(reqwest::header::ACCEPT, "application/json");
+        let body = self
+            .execute(self.timeouts.retried(), &url, request, &[200])
+            .await?;
         serde_json::from_slice(&body).map_err(|e| ClientError::Decode {
             url,
             reason: e.to_string(),
         })
     }
 
-    /// `GET {base}/upcheck`: whether the service answers "I'm up!".
+    /// `GET {base}/upcheck`: whether the service answers "I'm up!". One attempt: it is a probe.
     pub async fn upcheck(&self, base: &str) -> Result<(), ClientError> {
         let url = join(base, "/upcheck");
-        let response = self
-            .http
-            .get(&url)
-            .send()
+        let request = self.http.get(&url);
+        self.execute(Plan::once(self.timeouts.request), &url, request, &[200])
             .await
-            .map_err(|e| ClientError::from_reqwest(&url, &e))?;
-        expect_status(&url, response, &[200]).await.map(drop)
+            .map(drop)
     }
 
     async fn post_binary(
         &self,
-        http: &reqwest::Client,
+        plan: Plan,
         peer: &str,
         path: &str,
         body: Vec<u8>,
@@ -345,56 +437,43 @@ impl P2pClient {
         ok: &[u16],
     ) -> Result<Vec<u8>, ClientError> {
         let url = join(peer, path);
-        let response = http
+        let request = self
+            .http
             .post(&url)
             .header(CONTENT_TYPE, OCTET_STREAM)
             .header(VERSION_HEADER, versions.join(","))
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| ClientError::from_reqwest(&url, &e))?;
-        expect_status(&url, response, ok).await
+            .body(body);
+        self.execute(plan, &url, request, ok).await
     }
 
     async fn post_json<T: Serialize>(
         &self,
-        http: &reqwest::Client,
+        plan: Plan,
         peer: &str,
         path: &str,
         body: &T,
         ok: &[u16],
     ) -> Result<Vec<u8>, ClientError> {
         let url = join(peer, path);
-        let response = http
+        let request = self
+            .http
             .post(&url)
             .header(VERSION_HEADER, SUPPORTED_API_VERSIONS.join(","))
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| ClientError::from_reqwest(&url, &e))?;
-        expect_status(&url, response, ok).await
+            .json(body);
+        self.execute(plan, &url, request, ok).await
     }
-}
 
-/// Reads the body, or turns an unexpected status into [`ClientError::Status`].
-async fn expect_status(
-    url: &str,
-    response: reqwest::Response,
-    ok: &[u16],
-) -> Result<Vec<u8>, ClientError> {
-    let status = response.status().as_u16();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| ClientError::from_reqwest(url, &e))?;
-    if ok.contains(&status) {
-        Ok(body.to_vec())
-    } else {
-        let text: String = String::from_utf8_lossy(&body).chars().take(512).collect();
-        Err(ClientError::Status {
-            url: url.to_owned(),
-            status,
-            body: text,
-        })
+    /// Builds the request once and makes the attempts `plan` allows.
+    async fn execute(
+        &self,
+        plan: Plan,
+        url: &str,
+        request: reqwest::RequestBuilder,
+        ok: &[u16],
+    ) -> Result<Vec<u8>, ClientError> {
+        let request = request
+            .build()
+            .map_err(|e| ClientError::from_reqwest(url, &e))?;
+        retry::execute(&self.http, url, request, plan, ok).await
     }
 }

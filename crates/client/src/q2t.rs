@@ -805,7 +805,7 @@ fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(120))
-        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_idle_timeout(crate::POOL_IDLE_TIMEOUT)
 }
 
 fn build_error(label: &str, error: &reqwest::Error) -> ClientError {

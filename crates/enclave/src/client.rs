@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use tm_config::{AppType, Config, PasswordPrompt};
@@ -17,11 +17,32 @@ use tm_core::{EncodedPayload, PublicKey, TxHash};
 use crate::api::{self, paths};
 use crate::{Enclave, EnclaveError, Status};
 
-/// How long the remote-enclave client waits for a connection (TLS handshake included).
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the remote-enclave client waits for a connection (TLS handshake included). Short:
+/// it does not detect a hung enclave (a stopped process still completes TCP handshakes, its
+/// kernel answers them), the attempt timeout does; it only gives up on an address that does not
+/// answer at all.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// How long the remote-enclave client waits for an answer.
+/// Budget of one call to the remote enclave, every attempt and pause included.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Timeout of each attempt of a call but the last (see [`RemoteEnclave`]): 1.5 s, longer than
+/// a balancer's 1 s try of an enclave call (deploy/lb), so the balancer's own retry on the next
+/// replica lands inside our attempt.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// Attempts of a call at most (see [`RemoteEnclave`]).
+pub const DEFAULT_ATTEMPTS: u32 = 3;
+
+/// Pause between two attempts.
+pub const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// How long an idle pooled connection is kept: shorter than the enclave server's keep-alive
+/// (60 s), so the client never reuses a connection the server is closing.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// No attempt starts with less than this left of the budget.
+const MIN_ATTEMPT: Duration = Duration::from_millis(20);
 
 /// How long `status()` waits for `/ping` (Tessera's client waits 2 seconds).
 pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
@@ -241,21 +262,38 @@ pub async fn enclave_from_config_with(
 }
 
 /// A remote enclave reached over HTTP. One pooled `reqwest` client is reused for every call,
-/// so a restarted enclave is used again as soon as it answers; nothing is cached.
+/// so a restarted enclave is used again as soon as it answers; nothing is cached. Idle
+/// connections are dropped after 30 s, before the enclave server's keep-alive (60 s) ends.
+///
+/// Every call is stateless (keys, encrypt, decrypt, boxes, hash checks), so each is attempted
+/// up to 3 times within the request timeout (the call's budget, 60 s by default): each attempt
+/// but the last has 1.5 s (at most what is left), the last gets whatever is left, with 50 ms
+/// between two (`with_attempts` changes the first two numbers). A call is retried on connection
+/// errors (refused, reset, closed before the answer), on an attempt that timed out and on a
+/// balancer's 502/503/504; never on another status, never on a TLS handshake refused for trust
+/// reasons. So a frozen enclave replica behind a balancer costs one short attempt, and a slow
+/// enclave still gets the rest of the budget once. `status()` (`/ping`) is a probe and is sent
+/// once.
 #[derive(Clone, Debug)]
 pub struct RemoteEnclave {
     http: reqwest::Client,
     base: url::Url,
+    /// Budget of one call.
+    request: Duration,
+    /// Timeout of each attempt but the last.
+    attempt: Duration,
+    /// Attempts at most (at least 1).
+    attempts: u32,
 }
 
 impl RemoteEnclave {
-    /// A client for the enclave at `base` (`http://host:port/`), with a 5 s connect timeout
-    /// and a 60 s request timeout.
+    /// A client for the enclave at `base` (`http://host:port/`), with a 500 ms connect timeout,
+    /// a 60 s budget per call and the default attempts.
     pub fn new(base: url::Url) -> Result<Self, EnclaveError> {
         Self::with_timeouts(base, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT)
     }
 
-    /// A client with the timeouts given, over plain HTTP.
+    /// A client with the timeouts given (`request`: the budget of a call), over plain HTTP.
     pub fn with_timeouts(
         base: url::Url,
         connect: Duration,
@@ -305,6 +343,7 @@ impl RemoteEnclave {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(connect)
             .timeout(request)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .default_headers(headers);
         if let Some(tls) = tls {
             builder = builder.use_preconfigured_tls(tls);
@@ -312,7 +351,21 @@ impl RemoteEnclave {
         let http = builder
             .build()
             .map_err(|e| EnclaveError::Unavailable(format!("cannot build HTTP client: {e}")))?;
-        Ok(Self { http, base })
+        Ok(Self {
+            http,
+            base,
+            request,
+            attempt: DEFAULT_ATTEMPT_TIMEOUT.min(request),
+            attempts: DEFAULT_ATTEMPTS,
+        })
+    }
+
+    /// The same client with `attempts` attempts per call (at least 1; 1: never repeated), each
+    /// but the last limited to `attempt` (at most the request timeout).
+    pub fn with_attempts(mut self, attempt: Duration, attempts: u32) -> Self {
+        self.attempt = attempt.min(self.request);
+        self.attempts = attempts.max(1);
+        self
     }
 
     /// The base URL.
@@ -326,7 +379,7 @@ impl RemoteEnclave {
             .map_err(|e| EnclaveError::Unavailable(format!("bad enclave URL: {e}")))
     }
 
-    /// `/ping`: 200 is up; anything else, or no answer within [`PING_TIMEOUT`], is down.
+    /// `/ping`: 200 is up; anything else, or no answer within 2 s (`PING_TIMEOUT`), is down.
     pub async fn status(&self) -> Status {
         let Ok(url) = self.url(paths::PING) else {
             return Status::Stopped;
@@ -377,38 +430,87 @@ impl RemoteEnclave {
         self.send(path, request).await
     }
 
-    /// Sends and maps the answer: 200 is the body; our enclave's 400/404/500 carry a reason
-    /// and keep their meaning, and 413 (a body over its limit) is `TooLarge`; anything else
-    /// (no connection, timeout, another status) is `Unavailable`, as Tessera's client treats
-    /// every non-200.
+    /// Sends with the attempts described on [`RemoteEnclave`] and maps the last answer. The error
+    /// after the last attempt says how many were made.
     async fn send(
         &self,
         path: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<Vec<u8>, EnclaveError> {
-        let response = request.send().await.map_err(|e| {
+        let request = request.build().map_err(|e| {
             EnclaveError::Unavailable(format!(
-                "remote enclave {} did not answer /{path}: {}",
+                "remote enclave {}: cannot make the request to /{path}: {}",
                 self.base,
                 describe(&e)
             ))
         })?;
+        let started = Instant::now();
+        let mut number = 0;
+        loop {
+            number += 1;
+            let left = self.request.saturating_sub(started.elapsed());
+            // Bodies are in memory, so a request always clones; if one did not, it goes once.
+            let Some(mut this) = request.try_clone() else {
+                let mut only = request;
+                *only.timeout_mut() = Some(left);
+                return self.try_once(path, only).await.map_err(|(e, _)| e);
+            };
+            let last = number >= self.attempts;
+            *this.timeout_mut() = Some(if last { left } else { self.attempt.min(left) });
+            let (error, transient) = match self.try_once(path, this).await {
+                Ok(body) => return Ok(body),
+                Err(failure) => failure,
+            };
+            let left = self.request.saturating_sub(started.elapsed());
+            if last || !transient || left < RETRY_PAUSE + MIN_ATTEMPT {
+                return Err(match error {
+                    EnclaveError::Unavailable(reason) if number > 1 => {
+                        EnclaveError::Unavailable(format!("{reason} (after {number} attempts)"))
+                    }
+                    other => other,
+                });
+            }
+            tracing::debug!(enclave = %self.base, path, attempt = number, %error, "retrying");
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+    }
+
+    /// One attempt, the answer mapped: 200 is the body; our enclave's 400/404/500 carry a
+    /// reason and keep their meaning, and 413 (a body over its limit) is `TooLarge`; anything
+    /// else (no connection, timeout, another status) is `Unavailable`, as Tessera's client
+    /// treats every non-200. The flag says whether another attempt may get an answer.
+    async fn try_once(
+        &self,
+        path: &str,
+        request: reqwest::Request,
+    ) -> Result<Vec<u8>, (EnclaveError, bool)> {
+        let response = self.http.execute(request).await.map_err(|e| {
+            let transient = !(e.is_builder() || e.is_redirect() || is_tls_failure(&e));
+            let error = EnclaveError::Unavailable(format!(
+                "remote enclave {} did not answer /{path}: {}",
+                self.base,
+                describe(&e)
+            ));
+            (error, transient)
+        })?;
         let status = response.status();
         let body = response.bytes().await.map_err(|e| {
-            EnclaveError::Unavailable(format!(
+            let error = EnclaveError::Unavailable(format!(
                 "remote enclave {} broke off the answer to /{path}: {}",
                 self.base,
                 describe(&e)
-            ))
+            ));
+            (error, !is_tls_failure(&e))
         })?;
         if status == StatusCode::OK {
             return Ok(body.to_vec());
         }
+        let transient = GATEWAY_STATUSES.contains(&status.as_u16());
         let reason = String::from_utf8_lossy(&body)
             .chars()
             .take(500)
             .collect::<String>();
-        Err(match status.as_u16() {
+        let error = match status.as_u16() {
             // Our enclave's 400 body is already an `EnclaveError::BadRequest` message: do not
             // prefix it a second time ("bad request: bad request: ...").
             400 => EnclaveError::BadRequest(
@@ -430,8 +532,33 @@ impl RemoteEnclave {
                 status.as_u16(),
                 status.canonical_reason().unwrap_or_default()
             )),
-        })
+        };
+        Err((error, transient))
     }
+}
+
+/// Statuses a balancer answers when no upstream did (bad gateway, unavailable, gateway timeout).
+const GATEWAY_STATUSES: [u16; 3] = [502, 503, 504];
+
+/// Whether a TLS error is among the causes (a certificate not trusted, a failed handshake): a
+/// refusal that another attempt would meet again, not a transient.
+fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        if cause.is::<rustls::Error>() {
+            return true;
+        }
+        // tokio-rustls wraps the rustls error in an io::Error (sometimes in two), and an
+        // io::Error's `source()` skips the error it wraps: follow `get_ref()` instead.
+        next = match cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => cause.source(),
+        };
+    }
+    false
 }
 
 /// What `EnclaveError::BadRequest`'s message starts with.
@@ -446,10 +573,18 @@ fn garbage(path: &str, why: &str) -> EnclaveError {
 fn describe(error: &reqwest::Error) -> String {
     if error.is_timeout() {
         "timed out".into()
-    } else if error.is_connect() {
+    } else if error.is_connect() && !is_tls_failure(error) {
         "connection refused or unreachable".into()
     } else {
-        error.to_string()
+        // reqwest's own message alone is "error sending request": add the causes.
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
     }
 }
 

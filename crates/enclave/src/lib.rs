@@ -16,9 +16,13 @@ mod local;
 pub mod server;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use actix_web::middleware::from_fn;
+use actix_web::web;
 use tm_config::{AppType, Config, PasswordPrompt, Profile, ServerAddress, ServerConfig};
 use tm_core::PublicKey;
+use tm_http::drain::Draining;
 use tm_http::listen::{HttpSettings, Transport};
 use tm_http::{Listen, Listener, Running, StartError};
 
@@ -65,35 +69,49 @@ pub fn enclave_server_config(config: &Config) -> Option<&ServerConfig> {
 }
 
 /// Serves the remote enclave API for `enclave` on `listener`, in the background, over plain
-/// HTTP ([`serve_with`] for TLS).
+/// HTTP and with the default drain period ([`serve_with`] for TLS and a drain period of one's
+/// own).
 pub fn serve(enclave: Arc<Enclave>, listener: Listener) -> Result<Running, StartError> {
-    serve_with(enclave, listener, Transport::Plain)
+    serve_with(
+        enclave,
+        listener,
+        Transport::Plain,
+        tm_http::drain::DEFAULT_DRAIN_PERIOD,
+    )
 }
 
 /// Serves the remote enclave API for `enclave` on `listener`, in the background, plain or
-/// with TLS as `transport` says (the enclave's server entry: [`Transport::of`]).
+/// with TLS as `transport` says (the enclave's server entry: [`Transport::of`]). On SIGTERM
+/// its `/readiness` answers 503 for `drain` before it stops (`tm_http::drain`).
 pub fn serve_with(
     enclave: Arc<Enclave>,
     listener: Listener,
     transport: Transport,
+    drain: Duration,
 ) -> Result<Running, StartError> {
     let address = tm_http::listen::describe(&listener, &transport);
     let keys = enclave.public_keys().len();
     let app = server::configure(enclave);
+    let draining = Draining::new();
+    let app_draining = web::Data::new(draining.clone());
     let settings = HttpSettings {
         workers: Some(2),
-        shutdown_timeout: Some(5),
-        ..HttpSettings::default()
+        ..HttpSettings::server()
     };
     let http = tm_http::listen::serve_http(
-        move || actix_web::App::new().configure(app.clone()),
+        move || {
+            actix_web::App::new()
+                .app_data(app_draining.clone())
+                .wrap(from_fn(tm_http::drain::close_while_draining))
+                .configure(app.clone())
+        },
         listener,
         transport,
         &settings,
     )
     .map_err(|e| StartError::failure(format!("cannot serve on {address}: {e}")))?;
     tracing::info!(%address, keys, "enclave started");
-    Ok(Running::spawn(http, address))
+    Ok(Running::spawn(http, address).with_drain(draining, drain))
 }
 
 /// The remote enclave a config describes, started in-process on `listener`: validates the
@@ -113,10 +131,11 @@ pub async fn start_with(
         Some(server) => Transport::of(server, &listener)?,
         None => Transport::Plain,
     };
+    let drain = tm_http::drain::drain_period(enclave_server_config(&config));
     let enclave = local_enclave(&config, prompt)
         .await
         .map_err(|e| StartError::config(e.to_string()))?;
-    serve_with(Arc::new(enclave), listener, transport)
+    serve_with(Arc::new(enclave), listener, transport, drain)
 }
 
 /// Where the enclave of a config listens: its server entry's `bindingAddress` (default

@@ -18,6 +18,7 @@ use actix_web::{web, HttpResponse};
 use serde::de::DeserializeOwned;
 use tm_core::codec::encode_legacy;
 use tm_core::PublicKey;
+use tm_http::drain::Draining;
 use tm_http::limits::{self, BodyGuard, BodyLimits};
 use tm_http::ApiError;
 
@@ -41,6 +42,8 @@ pub fn configure(enclave: Arc<Enclave>) -> impl FnOnce(&mut web::ServiceConfig) 
                 web::scope("")
                     .wrap(from_fn(limits::guard))
                     .route("/ping", web::get().to(ping))
+                    .route("/upcheck", web::get().to(upcheck))
+                    .route("/readiness", web::get().to(readiness))
                     .route("/default", web::get().to(default_key))
                     .route("/forwarding", web::get().to(forwarding))
                     .route("/public", web::get().to(public))
@@ -98,6 +101,22 @@ async fn ping(enclave: Shared) -> HttpResponse {
     HttpResponse::build(code)
         .content_type(ContentType::plaintext())
         .body(status.name())
+}
+
+/// Liveness, as the node services answer it: unconditional.
+async fn upcheck() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::plaintext())
+        .body(tm_http::common::UPCHECK_BODY)
+}
+
+/// Readiness, what balancers and Kubernetes check: 503 while the server drains before it
+/// stops (`tm_http::drain`), else as `/ping`.
+async fn readiness(enclave: Shared, draining: Option<web::Data<Draining>>) -> HttpResponse {
+    if draining.is_some_and(|d| d.is_draining()) {
+        return Draining::not_ready();
+    }
+    ping(enclave).await
 }
 
 async fn default_key(enclave: Shared) -> Result<HttpResponse, ApiError> {

@@ -10,9 +10,11 @@
 //!   flight may hold; the middleware that enforces it (docs/security.md).
 //! - [`listen`]: where a server listens, TCP or a unix socket (`unix:/path`, as GoQuorum uses).
 //! - [`serve`]: a server running in the background ([`Running`]), and the `main` every binary
-//!   shares (command line, config, pid file, exit codes).
+//!   shares (command line, config, pid file, exit codes, the graceful handover on SIGTERM).
+//! - [`drain`]: the graceful handover's drain period (`/readiness` answers 503 first).
 
 pub mod common;
+pub mod drain;
 mod error;
 pub mod limits;
 pub mod listen;

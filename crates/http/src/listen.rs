@@ -159,7 +159,8 @@ impl Transport {
     }
 }
 
-/// How an HTTP server runs: worker threads, timeouts. `None` keeps actix's default.
+/// How an HTTP server runs: worker threads, timeouts. `None` keeps actix's default. It never
+/// handles signals itself: `serve::Running::wait` does (the graceful handover).
 #[derive(Clone, Debug, Default)]
 pub struct HttpSettings {
     /// Worker threads (default: one per CPU).
@@ -172,6 +173,41 @@ pub struct HttpSettings {
     pub client_request_timeout: Option<Duration>,
     /// How long a connection may linger after the server closes it.
     pub client_disconnect_timeout: Option<Duration>,
+    /// Whether a client may close its side of the connection and still get its answer
+    /// (actix's default: yes). `Some(false)`: a client that closes its connection abandons
+    /// its request, and the handler is dropped at once.
+    pub h1_allow_half_closed: Option<bool>,
+}
+
+/// How long an idle keep-alive connection stays open on every server of ours: longer than any
+/// client of ours (P2P, enclave: 30 s) or balancer (30 s upstream idle timeout) keeps an idle
+/// connection, so a client never sends a request on a connection the server is closing.
+/// docs/operations.md, "High availability: timeouts as one budget".
+pub const KEEP_ALIVE: Duration = Duration::from_secs(60);
+
+/// How long a client may take to send a request's head (actix's default, set explicitly):
+/// slow-header connections are closed after it.
+pub const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a connection may linger after the server closes it before it is dropped.
+pub const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+impl HttpSettings {
+    /// What every server of ours uses: [`KEEP_ALIVE`], [`REQUEST_HEAD_TIMEOUT`],
+    /// [`DISCONNECT_TIMEOUT`], [`crate::drain::SHUTDOWN_TIMEOUT`] for requests in flight when
+    /// it stops, actix's default worker count, and no half-closed connections: a client that
+    /// goes away (GoQuorum giving up on a send after its 5 s) abandons its request, whose
+    /// handler is dropped instead of finishing work nobody waits for (docs/q2t.md).
+    pub fn server() -> Self {
+        Self {
+            workers: None,
+            shutdown_timeout: Some(crate::drain::SHUTDOWN_TIMEOUT.as_secs()),
+            keep_alive: Some(KEEP_ALIVE),
+            client_request_timeout: Some(REQUEST_HEAD_TIMEOUT),
+            client_disconnect_timeout: Some(DISCONNECT_TIMEOUT),
+            h1_allow_half_closed: Some(false),
+        }
+    }
 }
 
 /// Where `listener` serves with `transport`, for logs: `https://127.0.0.1:9000` with TLS,
@@ -213,7 +249,8 @@ where
 {
     match (transport, listener) {
         (Transport::Plain, listener) => {
-            let mut server = HttpServer::new(factory);
+            // Signals are `serve::Running::wait`'s: it drains before it stops the server.
+            let mut server = HttpServer::new(factory).disable_signals();
             if let Some(workers) = settings.workers {
                 server = server.workers(workers);
             }
@@ -228,6 +265,9 @@ where
             }
             if let Some(timeout) = settings.client_disconnect_timeout {
                 server = server.client_disconnect_timeout(timeout);
+            }
+            if let Some(allow) = settings.h1_allow_half_closed {
+                server = server.h1_allow_half_closed(allow);
             }
             let server = match listener {
                 Listener::Tcp(listener) => server.listen(listener)?,
@@ -268,7 +308,7 @@ where
 {
     let local: SocketAddr = listener.local_addr()?;
     let host = local.to_string();
-    let mut builder = actix_server::Server::build();
+    let mut builder = actix_server::Server::build().disable_signals();
     if let Some(workers) = settings.workers {
         builder = builder.workers(workers);
     }
@@ -295,6 +335,9 @@ where
         }
         if let Some(timeout) = settings.client_disconnect_timeout {
             http = http.client_disconnect_timeout(timeout);
+        }
+        if let Some(allow) = settings.h1_allow_half_closed {
+            http = http.h1_allow_half_closed(allow);
         }
         let app = factory()
             .into_factory()

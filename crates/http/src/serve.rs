@@ -10,11 +10,15 @@ use std::ffi::OsString;
 use std::fmt;
 use std::future::Future;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use tm_config::cli::{Cli, Exit};
 use tm_config::{Config, EnvOverrides, LoadOptions, Profile};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::task::JoinHandle;
+
+use crate::drain::Draining;
 
 /// Why a server did not start (or stopped with an error), with how the process exits on it.
 #[derive(Debug)]
@@ -75,13 +79,16 @@ pub fn validated(config: Config, profile: Profile) -> Result<Config, StartError>
 
 /// Servers serving in the background on the current tokio runtime (one, or one per interface
 /// for the all-in-one launcher), with the tasks that run beside them (discovery). Stop them
-/// with [`Running::stop`], or [`Running::wait`] until one stops.
+/// with [`Running::stop`] (at once) or [`Running::handover`] (after the drain period), or
+/// [`Running::wait`] until one stops or a signal asks them to.
 #[derive(Debug)]
 pub struct Running {
     addresses: Vec<String>,
     handles: Vec<ServerHandle>,
     servers: Vec<JoinHandle<std::io::Result<()>>>,
     background: Vec<JoinHandle<()>>,
+    draining: Vec<Draining>,
+    drain_period: Duration,
 }
 
 impl Running {
@@ -92,6 +99,8 @@ impl Running {
             handles: vec![server.handle()],
             servers: vec![tokio::spawn(server)],
             background: Vec::new(),
+            draining: Vec::new(),
+            drain_period: Duration::ZERO,
         }
     }
 
@@ -101,12 +110,22 @@ impl Running {
         self
     }
 
-    /// These servers and `other`'s, run and stopped together.
+    /// Drains through `draining` (which the server's `/readiness` reads) for `period` before
+    /// a [`Running::handover`] stops it.
+    pub fn with_drain(mut self, draining: Draining, period: Duration) -> Self {
+        self.draining.push(draining);
+        self.drain_period = self.drain_period.max(period);
+        self
+    }
+
+    /// These servers and `other`'s, run and stopped together (drained for the longer period).
     pub fn join(mut self, other: Running) -> Self {
         self.addresses.extend(other.addresses);
         self.handles.extend(other.handles);
         self.servers.extend(other.servers);
         self.background.extend(other.background);
+        self.draining.extend(other.draining);
+        self.drain_period = self.drain_period.max(other.drain_period);
         self
     }
 
@@ -115,39 +134,114 @@ impl Running {
         self.addresses.join(", ")
     }
 
-    /// Stops accepting, lets requests in flight finish, and stops the tasks beside them.
+    /// How long [`Running::handover`] drains before it stops.
+    pub fn drain_period(&self) -> Duration {
+        self.drain_period
+    }
+
+    /// Stops accepting, lets requests in flight finish (within the shutdown timeout), and
+    /// stops the tasks beside them. No drain: what tests and a failed start use.
     pub async fn stop(self) {
-        for handle in &self.handles {
-            handle.stop(true).await;
-        }
-        for task in &self.background {
-            task.abort();
-        }
+        stop_handles(&self.handles, &self.background).await;
         for server in self.servers {
             let _ = server.await;
         }
     }
 
-    /// Serves until one server stops (a signal stops them all); then stops the others and the
-    /// tasks beside them. The result is the first server's.
+    /// The graceful handover: drains (`/readiness` answers 503, every response closes its
+    /// connection, everything is still served) for the drain period, then [`Running::stop`]s.
+    pub async fn handover(self) {
+        self.handover_until(std::future::pending()).await;
+    }
+
+    /// [`Running::handover`], with the drain cut short when `hurry` completes.
+    async fn handover_until(self, hurry: impl Future<Output = ()>) {
+        self.start_draining();
+        tokio::select! {
+            () = tokio::time::sleep(self.drain_period) => {}
+            () = hurry => tracing::info!("second signal: stopping without the rest of the drain"),
+        }
+        tracing::info!(listen = %self.address(), "stopping: finishing requests in flight");
+        self.stop().await;
+    }
+
+    fn start_draining(&self) {
+        for draining in &self.draining {
+            draining.start();
+        }
+        tracing::info!(
+            listen = %self.address(),
+            "draining for {:?}: /readiness answers 503, requests are still served",
+            self.drain_period
+        );
+    }
+
+    /// Serves until one server stops, or until SIGTERM or SIGINT asks for a graceful handover
+    /// ([`Running::handover`]; a second signal cuts the drain short). Then stops the others and
+    /// the tasks beside them. The result is the first server's (`Ok` after a handover).
     pub async fn wait(self) -> std::io::Result<()> {
+        let mut signals = Signals::new()?;
         let (tx, mut rx) = tokio::sync::mpsc::channel(self.servers.len().max(1));
+        let mut servers = Vec::with_capacity(self.servers.len());
         for server in self.servers {
             let tx = tx.clone();
-            tokio::spawn(async move {
+            servers.push(tokio::spawn(async move {
                 let result = server.await.map_err(std::io::Error::other).and_then(|r| r);
                 let _ = tx.send(result).await;
-            });
+            }));
         }
         drop(tx);
-        let first = rx.recv().await.unwrap_or(Ok(()));
-        for handle in &self.handles {
-            handle.stop(true).await;
+        let running = Running {
+            servers: Vec::new(),
+            ..self
+        };
+        tokio::select! {
+            first = rx.recv() => {
+                stop_handles(&running.handles, &running.background).await;
+                first.unwrap_or(Ok(()))
+            }
+            name = signals.next() => {
+                tracing::info!("{name}: graceful handover");
+                running.handover_until(async move { signals.next().await; }).await;
+                for server in servers {
+                    let _ = server.await;
+                }
+                Ok(())
+            }
         }
-        for task in &self.background {
-            task.abort();
+    }
+}
+
+async fn stop_handles(handles: &[ServerHandle], background: &[JoinHandle<()>]) {
+    for handle in handles {
+        handle.stop(true).await;
+    }
+    for task in background {
+        task.abort();
+    }
+}
+
+/// SIGTERM (Kubernetes, `kill`, `cluster down`) and SIGINT (Ctrl-C): both ask for a graceful
+/// handover. The servers' own signal handling is off ([`crate::listen::serve_http`]).
+struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The next signal's name.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
         }
-        first
     }
 }
 

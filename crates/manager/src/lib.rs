@@ -64,10 +64,10 @@ impl Node {
         let settings = Settings::from_config(config)?;
         let store = open_store(config, false).await?;
         let enclave = tm_enclave::enclave_from_config(config).await?;
-        let timeouts = tm_client::p2p::P2pTimeouts {
-            request: settings.party_info_interval.mul_f64(0.75),
-            resend: settings.resend_wait_time,
-        };
+        let timeouts = tm_client::p2p::P2pTimeouts::new(
+            settings.party_info_interval.mul_f64(0.75),
+            settings.resend_wait_time,
+        );
         // Tessera's P2P client takes the client half of the P2P server's `sslConfig`.
         let tls = match config.server(tm_config::AppType::P2P) {
             Some(server) => tm_tls::client_tls(server)

@@ -1,10 +1,17 @@
 //! Party info and discovery (docs/protocol.md §9), with the party store in the database.
 //!
 //! Tessera keeps its PartyStore and NetworkStore in memory per instance; we keep them in our
-//! own tables (`tm_peer`, `tm_recipient`), so every replica of every service sees what any of
-//! them learned: no "recipient not found" because a request landed on another replica.
+//! own tables (`tm_peer`, `tm_recipient`, `tm_candidate`), so every replica of every service
+//! sees what any of them learned: no "recipient not found" because a request landed on another
+//! replica.
+//!
+//! Unlike Tessera, one failed poll does not forget a peer: `tm_peer` holds only nodes we have
+//! had a successful contact with, a peer that stops answering is marked unreachable and keeps
+//! its keys routed, and it is removed only after `peerGracePeriod` without any successful
+//! contact. URLs other nodes list are candidates until one of our polls reaches them.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tm_client::p2p::{KeyJson, PartyInfoJson, PeerJson};
@@ -24,6 +31,17 @@ pub const LARGE_PARTY_INFO_ENTRIES: usize = 1024;
 /// A party-info body longer than this should be decoded on the blocking pool (`web::block`),
 /// not on an async worker: decoding is linear, but 65 MiB of it still takes a while.
 pub const LARGE_PARTY_INFO_BYTES: usize = 64 * 1024;
+
+/// At most this many candidates are stored; URLs listed beyond it are ignored (a hostile party
+/// info cannot grow `tm_candidate` without bound). Real networks have far fewer nodes.
+pub const MAX_CANDIDATES: usize = 10_000;
+
+/// At most this many candidates are polled per round, oldest first; the others wait for later
+/// rounds (each failed candidate is dropped, so the queue moves).
+pub const CANDIDATES_PER_ROUND: u32 = 64;
+
+/// When the "too many candidates" warning was last logged (epoch ms): at most once a minute.
+static CANDIDATE_CAP_LOGGED: AtomicI64 = AtomicI64::new(0);
 
 /// How many large party infos a process works on at once: one (its sifting, then its party-store
 /// writes). Each is linear, but a hostile peer can send many at once; the rest wait their turn
@@ -83,12 +101,27 @@ impl Route {
 /// What one broadcast round did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BroadcastReport {
-    /// Peers that accepted our party info.
+    /// Peers, candidates and configured peers that accepted our party info.
     pub reached: Vec<String>,
-    /// Peers that could not be reached and were removed.
+    /// Peers removed, with their keys, after `peerGracePeriod` without a successful contact.
     pub removed: Vec<String>,
-    /// Peers that answered with an error status (kept).
+    /// Peers (kept, marked unreachable) and configured peers that could not be reached or
+    /// refused our party info.
     pub failed: Vec<String>,
+    /// Candidates that could not be reached or refused our party info, dropped.
+    pub dropped: Vec<String>,
+}
+
+/// What a URL polled in a round is to us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Polled {
+    /// In `tm_peer`; `unreachable` if its last attempt had failed already.
+    Peer { unreachable: bool },
+    /// In `tm_candidate`.
+    Candidate,
+    /// Configured but not (or no longer) a peer: polled every round, never stored until it
+    /// answers.
+    Configured,
 }
 
 pub(crate) fn now_millis() -> i64 {
@@ -124,28 +157,8 @@ fn sift(
 }
 
 impl Node {
-    /// Re-seeds the party store from the configured peers when it is empty or holds none of
-    /// them (Tessera does this at the start of every broadcast round).
-    pub async fn seed_peers(&self) -> Result<(), ManagerError> {
-        let known: BTreeSet<String> = self
-            .store
-            .list_peers()
-            .await?
-            .into_iter()
-            .map(|p| p.url)
-            .collect();
-        let configured = &self.settings.configured_peers;
-        if known.is_empty() || !configured.iter().any(|p| known.contains(p)) {
-            for peer in configured {
-                if !self.settings.is_own_url(peer) {
-                    self.store.add_peer(peer.clone()).await?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// What we announce: our URL, our keys at our URL, and the peers we have heard from.
+    /// What we announce: our URL, our keys at our URL, and our peers (every one of them has had
+    /// a successful contact; those unreachable for now included, as they keep their keys).
     pub async fn own_party_info(&self) -> Result<PartyInfo, ManagerError> {
         let url = self.settings.own_url.clone();
         let recipients = self
@@ -174,7 +187,8 @@ impl Node {
     }
 
     /// `POST /partyinfo`: records the caller (its URL, the keys it serves at that URL, its API
-    /// versions) and the peers it lists, and returns the reply body.
+    /// versions; a successful contact, which clears any unreachable state), adds the parties
+    /// it lists that are not peers as candidates, and returns the reply body.
     ///
     /// Linear in the party info (docs/security.md, "Work that stays linear in its input"): the
     /// recipients and parties are sifted with hash sets and the party store is written in a few
@@ -221,14 +235,38 @@ impl Node {
         };
         let store = self.store.blocking().clone();
         let own_sender = self.settings.is_own_url(&sender);
-        tokio::task::spawn_blocking(move || {
+        let configured = self.settings.configured_peers.clone();
+        let listed_by = sender.clone();
+        let added = tokio::task::spawn_blocking(move || {
             if !own_sender {
                 store.replace_peer_recipients(&sender, now_millis(), &versions, &keys)?;
             }
-            store.add_peers(&parties)
+            // Configured peers are polled every round anyway; they are never candidates.
+            let configured: HashSet<&String> = configured.iter().collect();
+            let parties: Vec<String> = parties
+                .into_iter()
+                .filter(|party| !configured.contains(party))
+                .collect();
+            store.add_candidates(&parties, MAX_CANDIDATES)
         })
         .await
         .map_err(|e| ManagerError::Internal(format!("party store task failed: {e}")))??;
+        if added.ignored > 0 {
+            let now = now_millis();
+            let last = CANDIDATE_CAP_LOGGED.load(Ordering::Relaxed);
+            if now - last >= 60_000
+                && CANDIDATE_CAP_LOGGED
+                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                tracing::warn!(
+                    sender = %listed_by,
+                    ignored = added.ignored,
+                    "{MAX_CANDIDATES} candidate peers are stored already; new ones listed in \
+                     party info are ignored (logged at most once a minute)"
+                );
+            }
+        }
         if self.settings.remote_key_validation {
             Ok(Vec::new())
         } else {
@@ -294,43 +332,132 @@ impl Node {
         Ok(text)
     }
 
-    /// One broadcast round (docs/protocol.md §9.2): announce ourselves to every known peer in
-    /// parallel; a peer that cannot be reached is removed, with the keys routed to it.
+    /// One broadcast round (docs/protocol.md §9.2): announce ourselves, in parallel, to every
+    /// peer, to every configured peer that is not one, and to the oldest
+    /// [`CANDIDATES_PER_ROUND`] candidates.
+    ///
+    /// A URL that accepts becomes (or stays) a peer with a fresh contact. A peer that fails is
+    /// marked unreachable and keeps its keys, until `peerGracePeriod` has passed without a
+    /// successful contact: then it is removed with them. A candidate that fails (refused,
+    /// unreachable, or its TLS certificate not trusted) is dropped; a configured peer that
+    /// fails stays configured and is polled again next round. Every write is one conditional
+    /// statement, so replicas polling at once never undo each other's news.
     pub async fn broadcast_round(&self) -> Result<BroadcastReport, ManagerError> {
-        self.seed_peers().await?;
         let ours = self.own_party_info().await?;
+        let targets = self.round_targets().await?;
         let mut calls = JoinSet::new();
-        for peer in self.store.list_peers().await? {
-            if self.settings.is_own_url(&peer.url) {
-                continue;
-            }
+        for (url, polled) in targets {
             let p2p = self.p2p.clone();
             let info = ours.clone();
             calls.spawn(async move {
-                let result = p2p.party_info(&peer.url, &info).await;
-                (peer.url, result)
+                let started = now_millis();
+                let result = p2p.party_info(&url, &info).await;
+                (url, polled, started, result)
             });
         }
         let mut report = BroadcastReport::default();
         while let Some(joined) = calls.join_next().await {
-            let Ok((url, result)) = joined else { continue };
+            let Ok((url, polled, started, result)) = joined else {
+                continue;
+            };
             match result {
-                Ok(_) => report.reached.push(url),
-                Err(e) if e.is_offline() => {
-                    tracing::info!(%url, "failed to connect to node, removing it: {e}");
-                    self.store.remove_peer(url.clone()).await?;
-                    report.removed.push(url);
+                Ok(_) => {
+                    if polled != (Polled::Peer { unreachable: false }) {
+                        tracing::info!(%url, "reached node");
+                    }
+                    self.store
+                        .record_peer_reached(url.clone(), now_millis())
+                        .await?;
+                    report.reached.push(url);
                 }
                 Err(e) => {
-                    tracing::warn!(%url, "party info was refused: {e}");
-                    report.failed.push(url);
+                    self.poll_failed(url, polled, started, &e, &mut report)
+                        .await?
                 }
             }
         }
         report.reached.sort();
         report.removed.sort();
         report.failed.sort();
+        report.dropped.sort();
         Ok(report)
+    }
+
+    /// Whom a round polls: every peer, every configured peer that is not one, and the oldest
+    /// candidates; never ourselves, each URL once.
+    async fn round_targets(&self) -> Result<Vec<(String, Polled)>, ManagerError> {
+        let mut targets = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        for peer in self.store.list_peers().await? {
+            if !self.settings.is_own_url(&peer.url) && seen.insert(peer.url.clone()) {
+                let unreachable = peer.is_unreachable();
+                targets.push((peer.url, Polled::Peer { unreachable }));
+            }
+        }
+        for url in &self.settings.configured_peers {
+            if !self.settings.is_own_url(url) && seen.insert(url.clone()) {
+                targets.push((url.clone(), Polled::Configured));
+            }
+        }
+        for candidate in self.store.oldest_candidates(CANDIDATES_PER_ROUND).await? {
+            if self.settings.is_own_url(&candidate.url) {
+                self.store.remove_candidate(candidate.url).await?;
+            } else if seen.insert(candidate.url.clone()) {
+                targets.push((candidate.url, Polled::Candidate));
+            }
+        }
+        Ok(targets)
+    }
+
+    /// Records a failed poll of `url` that started at `started` (epoch ms).
+    async fn poll_failed(
+        &self,
+        url: String,
+        polled: Polled,
+        started: i64,
+        error: &tm_client::ClientError,
+        report: &mut BroadcastReport,
+    ) -> Result<(), ManagerError> {
+        let reason = error.to_string();
+        match polled {
+            Polled::Peer { unreachable } => {
+                self.store
+                    .mark_peer_unreachable(url.clone(), started, reason.clone())
+                    .await?;
+                let grace = self.settings.peer_grace_period;
+                let cutoff = now_millis()
+                    .saturating_sub(i64::try_from(grace.as_millis()).unwrap_or(i64::MAX));
+                if self.store.remove_peer_if_stale(url.clone(), cutoff).await? {
+                    tracing::info!(
+                        %url,
+                        "no successful contact for {grace:?} (peerGracePeriod), removing the \
+                         node and its keys: {reason}"
+                    );
+                    report.removed.push(url);
+                } else {
+                    if unreachable {
+                        tracing::debug!(%url, "node still unreachable: {reason}");
+                    } else {
+                        tracing::info!(
+                            %url,
+                            "node unreachable, keeping its keys for up to {grace:?} \
+                             (peerGracePeriod): {reason}"
+                        );
+                    }
+                    report.failed.push(url);
+                }
+            }
+            Polled::Candidate => {
+                tracing::info!(%url, "candidate node not reached, dropping it: {reason}");
+                self.store.remove_candidate(url.clone()).await?;
+                report.dropped.push(url);
+            }
+            Polled::Configured => {
+                tracing::info!(%url, "configured peer not reached: {reason}");
+                report.failed.push(url);
+            }
+        }
+        Ok(())
     }
 
     /// Broadcasts every `partyInfoInterval` until the task is dropped. Each replica runs its own
@@ -347,19 +474,32 @@ impl Node {
         }
     }
 
-    /// `GET /partyinfo` (JSON): our URL, the peers we poll, and every key we know with its node.
+    /// `GET /partyinfo` (JSON): our URL, our peers with their state, every key we know with its
+    /// node, and the candidates (stored ones, and configured peers that are not peers).
     pub async fn party_info_json(&self) -> Result<PartyInfoJson, ManagerError> {
         let url = self.settings.own_url.clone();
-        let peers = self
-            .store
-            .list_peers()
-            .await?
-            .into_iter()
-            .map(|peer| PeerJson {
-                url: peer.url,
+        let stored = self.store.list_peers().await?;
+        let peer_urls: HashSet<&str> = stored.iter().map(|p| p.url.as_str()).collect();
+        let mut candidates: Vec<PeerJson> = self
+            .settings
+            .configured_peers
+            .iter()
+            .filter(|c| !peer_urls.contains(c.as_str()) && !self.settings.is_own_url(c))
+            .map(|c| PeerJson {
+                url: c.clone(),
                 ..PeerJson::default()
             })
             .collect();
+        let limit = u32::try_from(MAX_CANDIDATES).unwrap_or(u32::MAX);
+        for candidate in self.store.oldest_candidates(limit).await? {
+            if !candidates.iter().any(|c| c.url == candidate.url) {
+                candidates.push(PeerJson {
+                    url: candidate.url,
+                    ..PeerJson::default()
+                });
+            }
+        }
+        let peers = stored.into_iter().map(peer_json).collect();
         let mut keys: Vec<KeyJson> = self
             .enclave
             .public_keys()
@@ -384,7 +524,7 @@ impl Node {
             url,
             peers,
             keys,
-            candidates: Vec::new(),
+            candidates,
         })
     }
 
@@ -405,7 +545,8 @@ impl Node {
     }
 
     /// The node serving a remote recipient key; unknown keys are Tessera's 404
-    /// `Recipient not found for key: <b64>`.
+    /// `Recipient not found for key: <b64>`. A node marked unreachable still routes: the push
+    /// is attempted, and only its failure fails the send.
     pub async fn route(&self, key: &PublicKey) -> Result<Route, ManagerError> {
         self.route_with(key, &mut Vec::new()).await
     }
@@ -439,4 +580,29 @@ impl Node {
         seen.push(route.clone());
         Ok(route)
     }
+}
+
+/// A peer as `GET /partyinfo` shows it.
+fn peer_json(peer: tm_store::Peer) -> PeerJson {
+    let state = if peer.is_unreachable() {
+        "unreachable"
+    } else {
+        "reachable"
+    };
+    PeerJson {
+        state: Some(state.to_owned()),
+        last_contact: peer.last_contact.and_then(rfc3339),
+        unreachable_since: peer.unreachable_since.and_then(rfc3339),
+        last_error: peer.last_error,
+        url: peer.url,
+    }
+}
+
+/// Epoch milliseconds as RFC 3339 in UTC (`2026-11-30T13:22:41.123Z`); `None` if out of range.
+pub fn rfc3339(millis: i64) -> Option<String> {
+    let nanos = i128::from(millis) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()?
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok()
 }

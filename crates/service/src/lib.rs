@@ -16,6 +16,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App};
 use tm_config::{AppType, Config, Profile};
 use tm_enclave::EnclaveError;
+use tm_http::drain::{self, Draining};
 use tm_http::limits::{self, BodyGuard, BodyLimits};
 use tm_http::listen::{describe, serve_http, HttpSettings, Transport};
 use tm_http::metrics::{self, Metrics};
@@ -41,15 +42,17 @@ const _: () = {
     );
 };
 
-/// How long a client may take to send a request's head (actix's default, set explicitly):
-/// slow-header connections are closed after it.
-pub const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client may take to send a request's head: slow-header connections are closed
+/// after it.
+pub const REQUEST_HEAD_TIMEOUT: Duration = tm_http::listen::REQUEST_HEAD_TIMEOUT;
 
-/// How long an idle keep-alive connection stays open (actix's default, set explicitly).
-pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
+/// How long an idle keep-alive connection stays open: 60 s, longer than our clients' and the
+/// balancers' 30 s idle timeout (docs/operations.md, "High availability: timeouts as one
+/// budget").
+pub const KEEP_ALIVE: Duration = tm_http::listen::KEEP_ALIVE;
 
 /// How long a connection may linger after we close it before it is dropped.
-pub const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub const DISCONNECT_TIMEOUT: Duration = tm_http::listen::DISCONNECT_TIMEOUT;
 
 /// The body limits of the server serving `app` in `config`: the defaults for its kind (P2P,
 /// or Q2T and ThirdParty), lowered by its `serverConfigs[].properties`.
@@ -96,29 +99,13 @@ fn warn_on_misaligned_limits(config: &Config) {
 
 pub use tm_config::cli::{init_logging, normalize_args, Cli, Exit};
 
-/// The readiness endpoint: like `/upcheck`, but 503 while the database or the enclave cannot
-/// be used, so that a load balancer or Kubernetes takes such an instance out of rotation.
-/// (`/upcheck` stays unconditional, as in Tessera: it is the liveness check.)
-pub const READINESS_PATH: &str = "/readiness";
+pub mod readiness;
 
-async fn readiness(node: web::Data<Node>) -> actix_web::HttpResponse {
-    use actix_web::HttpResponse;
-    match node.readiness().await {
-        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
-        Err(e) => {
-            // The body says what is missing; the cause (a database's own text) is logged only.
-            let detail = tm_http::ApiError::from(e);
-            tracing::warn!(
-                detail = detail.detail().unwrap_or_default(),
-                "not ready: {}",
-                detail.message()
-            );
-            HttpResponse::ServiceUnavailable()
-                .content_type("text/plain")
-                .body(format!("not ready: {}", detail.message()))
-        }
-    }
-}
+/// The readiness endpoint: like `/upcheck`, but 503 while the instance drains before it stops,
+/// or while the database or the enclave cannot be used, so that a load balancer or Kubernetes
+/// takes such an instance out of rotation. (`/upcheck` stays unconditional, as in Tessera: it
+/// is the liveness check.) [`readiness`] says how it is checked.
+pub const READINESS_PATH: &str = "/readiness";
 
 /// A node service built from its config: the config and the transaction manager.
 pub struct Service {
@@ -172,42 +159,46 @@ impl Service {
     where
         F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
     {
-        let transport = match self.config.server(app_of(name)) {
+        let server_config = self.config.server(app_of(name));
+        let transport = match server_config {
             Some(server) => Transport::of(server, &listener)?,
             None => Transport::Plain,
         };
         let address = describe(&listener, &transport);
         let metrics = Metrics::new(name);
         let node = web::Data::new(self.node.clone());
+        let draining = Draining::new();
+        let readiness = readiness::Readiness::new(self.node.clone(), draining.clone());
         let app_limits = body_limits(&self.config, &app_of(name));
         tracing::debug!(limits = ?app_limits, "{name} body limits");
         // One memory budget for every worker of this server.
         let guard = web::Data::new(BodyGuard::new(app_limits.clone()));
+        let app_readiness = web::Data::from(readiness.clone());
+        let app_draining = web::Data::new(draining.clone());
         let factory = move || {
             App::new()
                 .app_data(node.clone())
                 .app_data(web::Data::new(metrics.clone()))
                 .app_data(guard.clone())
+                .app_data(app_readiness.clone())
+                .app_data(app_draining.clone())
                 .app_data(app_limits.payload_config())
                 .app_data(app_limits.json_config())
                 // The guard reads bodies within the limits; metrics count its refusals too.
                 .wrap(from_fn(limits::guard))
                 .wrap(from_fn(metrics::track))
+                .wrap(from_fn(drain::close_while_draining))
                 .configure(common::configure)
                 .configure(metrics::configure)
-                .route(READINESS_PATH, web::get().to(readiness))
+                .route(READINESS_PATH, web::get().to(readiness::readiness))
                 .configure(routes.clone())
         };
-        let settings = HttpSettings {
-            client_request_timeout: Some(REQUEST_HEAD_TIMEOUT),
-            client_disconnect_timeout: Some(DISCONNECT_TIMEOUT),
-            keep_alive: Some(KEEP_ALIVE),
-            ..HttpSettings::default()
-        };
-        let server = serve_http(factory, listener, transport, &settings)
+        let server = serve_http(factory, listener, transport, &HttpSettings::server())
             .map_err(|e| StartError::failure(format!("cannot serve on {address}: {e}")))?;
         tracing::info!(listen = %address, "{name} listening");
-        Ok(Running::spawn(server, address))
+        Ok(Running::spawn(server, address)
+            .with_drain(draining, drain::drain_period(server_config))
+            .with_task(readiness.refresh()))
     }
 }
 

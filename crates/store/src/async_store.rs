@@ -5,7 +5,8 @@ use tm_core::payload::PrivacyGroupId;
 use tm_core::{EncodedPayload, PublicKey, TxHash};
 
 use crate::model::{
-    EncryptedRawTransaction, Peer, PrivacyGroupRow, RecipientRoute, StoreOutcome, StoredTransaction,
+    Candidate, CandidatesAdded, EncryptedRawTransaction, Peer, PrivacyGroupRow, RecipientRoute,
+    StoreOutcome, StoredTransaction,
 };
 use crate::{Store, StoreError};
 
@@ -199,6 +200,57 @@ impl AsyncStore {
     ) -> Result<(), StoreError> {
         self.run(move |s| s.record_peer_contact(&url, at_millis, &api_versions))
             .await
+    }
+
+    /// [`Store::record_peer_reached`].
+    pub async fn record_peer_reached(&self, url: String, at_millis: i64) -> Result<(), StoreError> {
+        self.run(move |s| s.record_peer_reached(&url, at_millis))
+            .await
+    }
+
+    /// [`Store::mark_peer_unreachable`].
+    pub async fn mark_peer_unreachable(
+        &self,
+        url: String,
+        started_millis: i64,
+        error: String,
+    ) -> Result<bool, StoreError> {
+        self.run(move |s| s.mark_peer_unreachable(&url, started_millis, &error))
+            .await
+    }
+
+    /// [`Store::remove_peer_if_stale`].
+    pub async fn remove_peer_if_stale(
+        &self,
+        url: String,
+        cutoff_millis: i64,
+    ) -> Result<bool, StoreError> {
+        self.run(move |s| s.remove_peer_if_stale(&url, cutoff_millis))
+            .await
+    }
+
+    /// [`Store::add_candidates`].
+    pub async fn add_candidates(
+        &self,
+        urls: Vec<String>,
+        cap: usize,
+    ) -> Result<CandidatesAdded, StoreError> {
+        self.run(move |s| s.add_candidates(&urls, cap)).await
+    }
+
+    /// [`Store::oldest_candidates`].
+    pub async fn oldest_candidates(&self, limit: u32) -> Result<Vec<Candidate>, StoreError> {
+        self.run(move |s| s.oldest_candidates(limit)).await
+    }
+
+    /// [`Store::count_candidates`].
+    pub async fn count_candidates(&self) -> Result<u64, StoreError> {
+        self.run(|s| s.count_candidates()).await
+    }
+
+    /// [`Store::remove_candidate`].
+    pub async fn remove_candidate(&self, url: String) -> Result<bool, StoreError> {
+        self.run(move |s| s.remove_candidate(&url)).await
     }
 
     /// [`Store::find_peer`].

@@ -12,7 +12,7 @@ use diesel::upsert::excluded;
 
 use crate::schema::{
     encrypted_raw_transaction as raw, encrypted_transaction as et, privacy_group as pg,
-    st_affected_transaction, st_transaction, tm_peer, tm_recipient,
+    st_affected_transaction, st_transaction, tm_candidate, tm_peer, tm_recipient,
 };
 use crate::StoreError;
 
@@ -51,6 +51,15 @@ pub(crate) struct PeerRow {
     pub url: String,
     pub api_versions: Option<String>,
     pub last_contact: Option<i64>,
+    pub created: i64,
+    pub unreachable_since: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// A row of `tm_candidate`.
+#[derive(Queryable)]
+pub(crate) struct CandidateRow {
+    pub url: String,
     pub created: i64,
 }
 
@@ -167,6 +176,9 @@ pub(crate) trait Db {
     fn list_groups(&mut self) -> QueryResult<Vec<GroupRow>>;
 
     fn insert_peer_if_absent(&mut self, url: &str, now: i64) -> QueryResult<bool>;
+    /// Records a successful contact: `last_contact = at`, the unreachable state cleared, the
+    /// API versions replaced when `versions` is given (kept otherwise); inserts the peer if
+    /// needed.
     fn upsert_peer_contact(
         &mut self,
         url: &str,
@@ -174,6 +186,20 @@ pub(crate) trait Db {
         at: i64,
         now: i64,
     ) -> QueryResult<()>;
+    /// Marks a peer unreachable after a failed attempt that started at `started`:
+    /// `unreachable_since` keeps its first value, `last_error` is replaced. A peer whose last
+    /// contact is not older than `started` (another replica reached it meanwhile) is left
+    /// alone. Returns whether the row was updated.
+    fn mark_peer_unreachable(
+        &mut self,
+        url: &str,
+        started: i64,
+        now: i64,
+        error: &str,
+    ) -> QueryResult<bool>;
+    /// Deletes the peer if its last contact (its creation when it has none) is older than
+    /// `cutoff`. Returns whether it was deleted.
+    fn delete_peer_if_stale(&mut self, url: &str, cutoff: i64) -> QueryResult<bool>;
     fn list_peers(&mut self) -> QueryResult<Vec<PeerRow>>;
     /// Which of `urls` are peers already (one indexed read; keep `urls` within the bound
     /// parameters a statement may have).
@@ -191,6 +217,16 @@ pub(crate) trait Db {
     fn delete_recipients_of(&mut self, url: &str) -> QueryResult<usize>;
     /// Deletes every staging row (two statements; run inside [`Db::write_tx`]).
     fn clear_staging(&mut self) -> QueryResult<()>;
+
+    fn insert_candidate_if_absent(&mut self, url: &str, now: i64) -> QueryResult<bool>;
+    /// Which of `urls` are candidates already (one indexed read; keep `urls` within the bound
+    /// parameters a statement may have).
+    fn known_candidates(&mut self, urls: &[String]) -> QueryResult<Vec<String>>;
+    fn count_candidates(&mut self) -> QueryResult<i64>;
+    fn find_candidate(&mut self, url: &str) -> QueryResult<Option<CandidateRow>>;
+    /// Up to `limit` candidates, oldest first.
+    fn oldest_candidates(&mut self, limit: i64) -> QueryResult<Vec<CandidateRow>>;
+    fn delete_candidate(&mut self, url: &str) -> QueryResult<bool>;
 }
 
 /// The method bodies shared by both backends (the DSL is backend-generic; the connection type
@@ -382,21 +418,75 @@ macro_rules! common_methods {
             at: i64,
             now: i64,
         ) -> QueryResult<()> {
-            diesel::insert_into(tm_peer::table)
-                .values((
-                    tm_peer::url.eq(url),
-                    tm_peer::api_versions.eq(versions),
-                    tm_peer::last_contact.eq(at),
-                    tm_peer::created.eq(now),
-                ))
-                .on_conflict(tm_peer::url)
-                .do_update()
-                .set((
-                    tm_peer::api_versions.eq(excluded(tm_peer::api_versions)),
-                    tm_peer::last_contact.eq(excluded(tm_peer::last_contact)),
-                ))
-                .execute(self)
-                .map(|_| ())
+            let insert = diesel::insert_into(tm_peer::table).values((
+                tm_peer::url.eq(url),
+                tm_peer::api_versions.eq(versions),
+                tm_peer::last_contact.eq(at),
+                tm_peer::created.eq(now),
+            ));
+            let contact = (
+                tm_peer::last_contact.eq(excluded(tm_peer::last_contact)),
+                tm_peer::unreachable_since.eq(None::<i64>),
+                tm_peer::last_error.eq(None::<String>),
+            );
+            match versions {
+                Some(_) => insert
+                    .on_conflict(tm_peer::url)
+                    .do_update()
+                    .set((
+                        tm_peer::api_versions.eq(excluded(tm_peer::api_versions)),
+                        contact,
+                    ))
+                    .execute(self)
+                    .map(|_| ()),
+                None => insert
+                    .on_conflict(tm_peer::url)
+                    .do_update()
+                    .set(contact)
+                    .execute(self)
+                    .map(|_| ()),
+            }
+        }
+
+        fn mark_peer_unreachable(
+            &mut self,
+            url: &str,
+            started: i64,
+            now: i64,
+            error: &str,
+        ) -> QueryResult<bool> {
+            // One statement, so replicas polling at once never undo each other: the first
+            // failure sets `unreachable_since`, later ones only the error, and a contact newer
+            // than this attempt (another replica got through) wins.
+            diesel::update(
+                tm_peer::table.filter(tm_peer::url.eq(url)).filter(
+                    tm_peer::last_contact
+                        .is_null()
+                        .or(tm_peer::last_contact.lt(started)),
+                ),
+            )
+            .set((
+                tm_peer::unreachable_since.eq(sql::<Nullable<BigInt>>(
+                    "COALESCE(unreachable_since, ",
+                )
+                .bind::<BigInt, _>(now)
+                .sql(")")),
+                tm_peer::last_error.eq(error),
+            ))
+            .execute(self)
+            .map(|n| n > 0)
+        }
+
+        fn delete_peer_if_stale(&mut self, url: &str, cutoff: i64) -> QueryResult<bool> {
+            diesel::delete(
+                tm_peer::table.filter(tm_peer::url.eq(url)).filter(
+                    tm_peer::last_contact.lt(cutoff).or(tm_peer::last_contact
+                        .is_null()
+                        .and(tm_peer::created.lt(cutoff))),
+                ),
+            )
+            .execute(self)
+            .map(|n| n > 0)
         }
 
         fn list_peers(&mut self) -> QueryResult<Vec<PeerRow>> {
@@ -484,6 +574,45 @@ macro_rules! common_methods {
             diesel::delete(st_affected_transaction::table).execute(self)?;
             diesel::delete(st_transaction::table).execute(self)?;
             Ok(())
+        }
+
+        fn insert_candidate_if_absent(&mut self, url: &str, now: i64) -> QueryResult<bool> {
+            diesel::insert_into(tm_candidate::table)
+                .values((tm_candidate::url.eq(url), tm_candidate::created.eq(now)))
+                .on_conflict_do_nothing()
+                .execute(self)
+                .map(|n| n == 1)
+        }
+
+        fn known_candidates(&mut self, urls: &[String]) -> QueryResult<Vec<String>> {
+            tm_candidate::table
+                .select(tm_candidate::url)
+                .filter(tm_candidate::url.eq_any(urls))
+                .load(self)
+        }
+
+        fn count_candidates(&mut self) -> QueryResult<i64> {
+            tm_candidate::table.count().get_result(self)
+        }
+
+        fn find_candidate(&mut self, url: &str) -> QueryResult<Option<CandidateRow>> {
+            tm_candidate::table
+                .filter(tm_candidate::url.eq(url))
+                .first(self)
+                .optional()
+        }
+
+        fn oldest_candidates(&mut self, limit: i64) -> QueryResult<Vec<CandidateRow>> {
+            tm_candidate::table
+                .order((tm_candidate::created.asc(), tm_candidate::url.asc()))
+                .limit(limit)
+                .load(self)
+        }
+
+        fn delete_candidate(&mut self, url: &str) -> QueryResult<bool> {
+            diesel::delete(tm_candidate::table.filter(tm_candidate::url.eq(url)))
+                .execute(self)
+                .map(|n| n > 0)
         }
     };
 }

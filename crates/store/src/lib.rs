@@ -24,8 +24,9 @@ mod url;
 pub use async_store::AsyncStore;
 pub use error::{StoreError, NOT_SET_UP_MESSAGE};
 pub use model::{
-    EncryptedRawTransaction, Peer, PrivacyGroupRow, RecipientRoute, StoreOutcome, StoredTransaction,
+    Candidate, CandidatesAdded, EncryptedRawTransaction, Peer, PrivacyGroupRow, RecipientRoute,
+    StoreOutcome, StoredTransaction,
 };
 pub use pool::{StoreSettings, MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
-pub use store::Store;
+pub use store::{Store, MAX_PEER_ERROR_CHARS};
 pub use url::{DatabaseUrl, PostgresTarget, Secret, SqliteTarget, SUPPORTED_URLS};

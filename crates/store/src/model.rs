@@ -88,6 +88,38 @@ pub struct Peer {
     pub last_contact: Option<i64>,
     /// When it was first recorded, epoch milliseconds.
     pub created: i64,
+    /// Since when every attempt to reach it has failed, epoch milliseconds; `None` while it
+    /// answers.
+    pub unreachable_since: Option<i64>,
+    /// Why the last attempt to reach it failed; `None` while it answers.
+    pub last_error: Option<String>,
+}
+
+impl Peer {
+    /// Whether the last attempt to reach it failed (its keys stay routed until the grace
+    /// period passes without a successful contact).
+    pub fn is_unreachable(&self) -> bool {
+        self.unreachable_since.is_some()
+    }
+}
+
+/// A URL learned from another node's party info that we have not reached yet (our table
+/// `tm_candidate`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    /// The URL as listed.
+    pub url: String,
+    /// When it was first listed to us, epoch milliseconds.
+    pub created: i64,
+}
+
+/// What [`crate::Store::add_candidates`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CandidatesAdded {
+    /// URLs recorded as new candidates.
+    pub added: usize,
+    /// New URLs not recorded because the candidates had reached their cap.
+    pub ignored: usize,
 }
 
 /// Which peer serves a recipient key (our table `tm_recipient`).

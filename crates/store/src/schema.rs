@@ -98,6 +98,22 @@ diesel::table! {
         last_contact -> Nullable<BigInt>,
         /// When the peer was first recorded, epoch milliseconds.
         created -> BigInt,
+        /// Since when every contact attempt has failed, epoch milliseconds; NULL while the
+        /// peer answers.
+        unreachable_since -> Nullable<BigInt>,
+        /// Why the last contact attempt failed (at most 1024 characters); NULL while the
+        /// peer answers.
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Ours: URLs learned from another node's party info that we have not reached yet.
+    tm_candidate (url) {
+        /// The URL as listed (normalised by the caller).
+        url -> Text,
+        /// When it was first listed to us, epoch milliseconds.
+        created -> BigInt,
     }
 }
 

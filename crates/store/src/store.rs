@@ -10,9 +10,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tm_core::payload::PrivacyGroupId;
 use tm_core::{EncodedPayload, PayloadCodec, PublicKey, TxHash};
 
-use crate::db::{Db, GroupRow, PeerRow, RawRow, RecipientRow, TxRow};
+use crate::db::{CandidateRow, Db, GroupRow, PeerRow, RawRow, RecipientRow, TxRow};
 use crate::model::{
-    EncryptedRawTransaction, Peer, PrivacyGroupRow, RecipientRoute, StoreOutcome, StoredTransaction,
+    Candidate, CandidatesAdded, EncryptedRawTransaction, Peer, PrivacyGroupRow, RecipientRoute,
+    StoreOutcome, StoredTransaction,
 };
 use crate::pool::{Pools, StoreSettings};
 use crate::url::{scrub, DatabaseUrl, SqliteTarget};
@@ -29,6 +30,9 @@ const PARTY_WRITE_CHUNK: usize = 500;
 /// The longest pause between two chunks of a party-store batch on SQLite (see
 /// `Store::write_in_chunks`).
 const MAX_CHUNK_PAUSE: Duration = Duration::from_millis(100);
+
+/// The longest `last_error` kept, in characters (the column is `VARCHAR(1024)`).
+pub const MAX_PEER_ERROR_CHARS: usize = 1024;
 
 /// The persistence of one node: Tessera's tables plus our own, on SQLite or PostgreSQL.
 ///
@@ -367,16 +371,18 @@ impl Store {
         self.write(|db| Ok(db.clear_staging()?))
     }
 
-    // ---- party store (our tables tm_peer, tm_recipient) -------------------------------------
+    // ---- party store (our tables tm_peer, tm_recipient, tm_candidate) ----------------------
 
-    /// Adds a peer URL to the party store if it is not there (from config or discovery).
-    /// Returns whether it was new.
+    /// Adds a peer URL to the party store if it is not there, with no contact yet. Discovery
+    /// adds peers only on a successful contact ([`Store::record_peer_contact`]); this is for
+    /// tools and tests. Returns whether it was new.
     pub fn add_peer(&self, url: &str) -> Result<bool, StoreError> {
         self.with_db(|db| Ok(db.insert_peer_if_absent(url, now_millis())?))
     }
 
-    /// Records a successful contact with a peer: its time (epoch ms) and the API versions it
-    /// advertised. Adds the peer if needed.
+    /// Records a successful contact with a peer (it posted its party info to us): its time
+    /// (epoch ms) and the API versions it advertised. Adds the peer if needed, clears its
+    /// unreachable state and removes it from the candidates.
     pub fn record_peer_contact(
         &self,
         url: &str,
@@ -384,8 +390,53 @@ impl Store {
         api_versions: &[String],
     ) -> Result<(), StoreError> {
         let versions = api_versions.join(",");
+        self.contact(url, at_millis, Some(&versions))
+    }
+
+    /// Records a successful poll of a peer or candidate (it accepted our party info): as
+    /// [`Store::record_peer_contact`], but the API versions it advertised earlier are kept
+    /// (a poll's answer carries none).
+    pub fn record_peer_reached(&self, url: &str, at_millis: i64) -> Result<(), StoreError> {
+        self.contact(url, at_millis, None)
+    }
+
+    fn contact(&self, url: &str, at: i64, versions: Option<&str>) -> Result<(), StoreError> {
         self.with_db(|db| {
-            Ok(db.upsert_peer_contact(url, Some(&versions), at_millis, now_millis())?)
+            db.upsert_peer_contact(url, versions, at, now_millis())?;
+            db.delete_candidate(url)?;
+            Ok(())
+        })
+    }
+
+    /// Records a failed attempt to reach a peer that started at `started_millis`: the first
+    /// failure sets `unreachable_since` to now, every failure sets `last_error` (cut to
+    /// [`MAX_PEER_ERROR_CHARS`]). A peer contacted at or after `started_millis` (by another
+    /// replica, or by its own party info) is left as it is, as is a URL that is no peer.
+    /// One conditional statement, safe with replicas polling at once. Returns whether the
+    /// peer was marked.
+    pub fn mark_peer_unreachable(
+        &self,
+        url: &str,
+        started_millis: i64,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        let error = truncate_chars(error, MAX_PEER_ERROR_CHARS);
+        self.with_db(|db| Ok(db.mark_peer_unreachable(url, started_millis, now_millis(), error)?))
+    }
+
+    /// Removes a peer and its recipient routes if no successful contact happened since
+    /// `cutoff_millis` (a peer never contacted counts from when it was recorded). The
+    /// condition is checked by the DELETE itself, so a contact recorded by another replica
+    /// a moment earlier keeps the peer. Returns whether it was removed.
+    pub fn remove_peer_if_stale(&self, url: &str, cutoff_millis: i64) -> Result<bool, StoreError> {
+        self.write(|db| {
+            if !db.delete_peer_if_stale(url, cutoff_millis)? {
+                return Ok(false);
+            }
+            // The foreign key cascades too; deleting explicitly keeps this right on a database
+            // whose tables were made by hand without it.
+            db.delete_recipients_of(url)?;
+            Ok(true)
         })
     }
 
@@ -470,28 +521,76 @@ impl Store {
         Ok(())
     }
 
-    /// [`Store::add_peer`] for many URLs: the ones already known are read first (an indexed
-    /// read per [`PARTY_WRITE_CHUNK`] URLs), only the others are written, in write transactions
-    /// of [`PARTY_WRITE_CHUNK`] statements. Linear, and a repeated list writes nothing. Returns
-    /// how many were new.
-    pub fn add_peers(&self, urls: &[String]) -> Result<usize, StoreError> {
+    /// Records URLs listed in a party info as candidates, except those that are peers or
+    /// candidates already, while fewer than `cap` candidates are stored (the rest are
+    /// ignored: a hostile party info cannot grow the table without bound). The known ones are
+    /// read first (an indexed read per [`PARTY_WRITE_CHUNK`] URLs of each table), only the
+    /// others are written, in write transactions of [`PARTY_WRITE_CHUNK`] statements. Linear,
+    /// and a repeated list writes nothing. The cap is checked once, before writing: replicas
+    /// adding at once may pass it by what each adds.
+    pub fn add_candidates(
+        &self,
+        urls: &[String],
+        cap: usize,
+    ) -> Result<CandidatesAdded, StoreError> {
         let mut known: HashSet<String> = HashSet::new();
         for chunk in urls.chunks(PARTY_WRITE_CHUNK) {
-            known.extend(self.with_db(|db| Ok(db.known_peers(chunk)?))?);
+            known.extend(self.with_db(|db| {
+                let mut found = db.known_peers(chunk)?;
+                found.extend(db.known_candidates(chunk)?);
+                Ok(found)
+            })?);
         }
         let mut seen = HashSet::with_capacity(urls.len());
         let missing: Vec<&String> = urls
             .iter()
             .filter(|url| !known.contains(*url) && seen.insert(*url))
             .collect();
-        self.write_in_chunks(&missing, |db, chunk| {
+        if missing.is_empty() {
+            return Ok(CandidatesAdded::default());
+        }
+        let stored = self.with_db(|db| Ok(db.count_candidates()?))?;
+        let room = cap.saturating_sub(usize::try_from(stored).unwrap_or(usize::MAX));
+        let (taken, ignored) = missing.split_at(missing.len().min(room));
+        let added = self.write_in_chunks(taken, |db, chunk| {
             let now = now_millis();
             let mut new = 0;
             for url in chunk {
-                new += usize::from(db.insert_peer_if_absent(url, now)?);
+                new += usize::from(db.insert_candidate_if_absent(url, now)?);
             }
             Ok(new)
+        })?;
+        Ok(CandidatesAdded {
+            added,
+            ignored: ignored.len(),
         })
+    }
+
+    /// Up to `limit` candidates, oldest first (the ones a discovery round polls).
+    pub fn oldest_candidates(&self, limit: u32) -> Result<Vec<Candidate>, StoreError> {
+        self.with_db(|db| {
+            Ok(db
+                .oldest_candidates(i64::from(limit))?
+                .into_iter()
+                .map(candidate_from_row)
+                .collect())
+        })
+    }
+
+    /// The candidate with this URL.
+    pub fn find_candidate(&self, url: &str) -> Result<Option<Candidate>, StoreError> {
+        self.with_db(|db| Ok(db.find_candidate(url)?.map(candidate_from_row)))
+    }
+
+    /// How many candidates are stored.
+    pub fn count_candidates(&self) -> Result<u64, StoreError> {
+        let count = self.with_db(|db| Ok(db.count_candidates()?))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// Removes a candidate; `false` if it was not there.
+    pub fn remove_candidate(&self, url: &str) -> Result<bool, StoreError> {
+        self.with_db(|db| Ok(db.delete_candidate(url)?))
     }
 
     /// Runs `f` over `items` in write transactions of [`PARTY_WRITE_CHUNK`] items and sums what
@@ -587,6 +686,23 @@ fn peer_from_row(row: PeerRow) -> Peer {
             .map(|v| tm_core::version::parse_header_values(std::iter::once(v.as_str()))),
         last_contact: row.last_contact,
         created: row.created,
+        unreachable_since: row.unreachable_since,
+        last_error: row.last_error,
+    }
+}
+
+fn candidate_from_row(row: CandidateRow) -> Candidate {
+    Candidate {
+        url: row.url,
+        created: row.created,
+    }
+}
+
+/// `text` cut to at most `max` characters (on a character boundary).
+fn truncate_chars(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => &text[..end],
+        None => text,
     }
 }
 
@@ -713,14 +829,46 @@ mod tests {
     }
 
     #[test]
-    fn adding_many_peers_counts_the_new_ones() {
+    fn adding_many_candidates_counts_the_new_ones_and_stops_at_the_cap() {
         let store = Store::connect("jdbc:sqlite::memory:", None, None, true, 1).expect("store");
         let urls: Vec<String> = (0..PARTY_WRITE_CHUNK + 3)
             .map(|i| format!("http://h{i}:9001/"))
             .collect();
-        assert_eq!(store.add_peers(&urls[..10]).expect("some"), 10);
-        assert_eq!(store.add_peers(&urls).expect("all"), urls.len() - 10);
-        assert_eq!(store.add_peers(&urls).expect("again"), 0);
-        assert_eq!(store.list_peers().expect("list").len(), urls.len());
+        store.record_peer_contact(&urls[0], 1, &[]).expect("a peer");
+        let first = store.add_candidates(&urls[..10], usize::MAX).expect("some");
+        assert_eq!(
+            (first.added, first.ignored),
+            (9, 0),
+            "a peer is no candidate"
+        );
+        let all = store.add_candidates(&urls, usize::MAX).expect("all");
+        assert_eq!(all.added, urls.len() - 10);
+        assert_eq!(
+            store.add_candidates(&urls, usize::MAX).expect("again"),
+            CandidatesAdded::default()
+        );
+        assert_eq!(
+            store.count_candidates().expect("count"),
+            (urls.len() - 1) as u64
+        );
+        assert_eq!(
+            store.list_peers().expect("peers").len(),
+            1,
+            "peers untouched"
+        );
+
+        let more: Vec<String> = (0..5).map(|i| format!("http://more{i}:9001/")).collect();
+        let capped = store.add_candidates(&more, urls.len() + 1).expect("capped");
+        assert_eq!((capped.added, capped.ignored), (2, 3));
+    }
+
+    #[test]
+    fn an_error_is_cut_on_a_character_boundary() {
+        let long = "é".repeat(MAX_PEER_ERROR_CHARS + 10);
+        assert_eq!(
+            truncate_chars(&long, MAX_PEER_ERROR_CHARS).chars().count(),
+            MAX_PEER_ERROR_CHARS
+        );
+        assert_eq!(truncate_chars("short", MAX_PEER_ERROR_CHARS), "short");
     }
 }

@@ -2,3 +2,4 @@
 
 mod p2p;
 mod q2t;
+mod retry;

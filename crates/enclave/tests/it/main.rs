@@ -3,6 +3,8 @@
 
 mod behaviour;
 mod binary;
+mod handover;
 mod http;
+mod retry;
 mod support;
 mod tls;

@@ -1,14 +1,22 @@
 //! Sending: `/send`, `/sendraw`, `/sendsignedtx`, `/storeraw` and `/encodedpayload/create`
 //! (docs/protocol.md §10.1, `TransactionManagerImpl.send`, `PrivacyHelperImpl`,
 //! `RestPayloadPublisher`).
+//!
+//! A send that fails leaves no row on this node, even when the process is killed or frozen
+//! half-way (docs/q2t.md, "The send path"): the sender's row is inserted last, only once every
+//! push succeeded and only while the send's deadline (`sendTimeout`) has not passed. Tessera
+//! inserts first and rolls the insert back when a push fails, which a killed process cannot do.
 
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::time::Duration;
 
 use tm_core::payload::PrivacyGroupId;
 use tm_core::seal::{PrivacyMetadata, RawTransaction};
 use tm_core::{EncodedPayload, PrivacyMode, PublicKey, TxHash};
 use tm_store::{EncryptedRawTransaction, StoreError};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use super::{Privacy, SendParams, Sent, SignedParams};
 use crate::party::Route;
@@ -29,6 +37,70 @@ fn extend_distinct(list: &mut Vec<PublicKey>, keys: impl IntoIterator<Item = Pub
 struct Delivery {
     key: PublicKey,
     route: Route,
+}
+
+/// A send's payload, encrypted, with its final recipients and its sender.
+struct Sealed {
+    payload: EncodedPayload,
+    recipients: Vec<PublicKey>,
+    sender: PublicKey,
+}
+
+/// When a send must be done by: `sendTimeout` after it started, on the monotonic clock, so a
+/// process frozen (SIGSTOP) past it, or a wall clock set back meanwhile, still sees it passed.
+/// A zero `sendTimeout` means no deadline.
+#[derive(Clone, Copy, Debug)]
+struct Deadline {
+    at: Option<Instant>,
+    budget: Duration,
+}
+
+impl Deadline {
+    /// `budget` from now.
+    fn after(budget: Duration) -> Self {
+        let now = Instant::now();
+        let at = (!budget.is_zero()).then(|| {
+            // A budget too large for the clock is as good as none (a year stands for it).
+            now.checked_add(budget)
+                .unwrap_or_else(|| now + Duration::from_secs(365 * 86_400))
+        });
+        Self { at, budget }
+    }
+
+    /// What a send past its deadline fails with: 500 with this text. Never a 503 or 504: a
+    /// balancer may retry those on another replica, and a send is never replayed.
+    fn expired(&self) -> ManagerError {
+        ManagerError::Internal(format!(
+            "Transaction not sent: not completed within sendTimeout ({} ms); this node stored nothing",
+            self.budget.as_millis()
+        ))
+    }
+
+    /// Fails when the deadline has passed.
+    fn check(&self) -> Result<(), ManagerError> {
+        match self.at {
+            Some(at) if Instant::now() >= at => Err(self.expired()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs `work` until the deadline; past it, `work` is dropped and the send fails.
+    async fn bound<F: Future>(&self, work: F) -> Result<F::Output, ManagerError> {
+        match self.at {
+            Some(at) => tokio::time::timeout_at(at, work)
+                .await
+                .map_err(|_| self.expired()),
+            None => Ok(work.await),
+        }
+    }
+}
+
+/// Tessera's error for a send whose hash is stored already (its insert fails on the primary
+/// key: a `/sendsignedtx` repeated).
+fn already_stored(hash: &TxHash) -> StoreError {
+    StoreError::InvalidExistingTransaction {
+        hash: hash.to_base64(),
+    }
 }
 
 impl Node {
@@ -163,12 +235,28 @@ impl Node {
     }
 
     /// `/send` and `/sendraw`: encrypts for the sender, the recipients and the forwarding keys,
-    /// stores, and pushes to every remote recipient. The first failed push fails the call and
-    /// the stored row is removed again (pushes that succeeded are not undone, as in Tessera).
-    pub async fn send(&self, mut params: SendParams) -> Result<Sent, ManagerError> {
+    /// pushes to every remote recipient, then stores. A failed push or a passed deadline
+    /// (`sendTimeout`) fails the call with nothing stored here (copies already pushed stay with
+    /// their recipients, as in Tessera).
+    pub async fn send(&self, params: SendParams) -> Result<Sent, ManagerError> {
         if params.payload.is_empty() {
             return Err(ManagerError::BadRequest("payload is required".into()));
         }
+        let deadline = Deadline::after(self.settings.send_timeout);
+        let sealed = deadline.bound(self.seal_send(params)).await??;
+        self.distribute_and_store(sealed, deadline).await
+    }
+
+    /// `/sendsignedtx`: boxes the key of a raw transaction stored by `/storeraw` for the
+    /// recipients, pushes it and stores it under the raw hash, as [`Node::send`] does.
+    pub async fn send_signed(&self, params: SignedParams) -> Result<Sent, ManagerError> {
+        let deadline = Deadline::after(self.settings.send_timeout);
+        let sealed = deadline.bound(self.seal_signed(params)).await??;
+        self.distribute_and_store(sealed, deadline).await
+    }
+
+    /// The payload of a send, encrypted for its recipients.
+    async fn seal_send(&self, mut params: SendParams) -> Result<Sealed, ManagerError> {
         let sender = self.sender_or_default(params.from).await?;
         let to = std::mem::take(&mut params.privacy.to);
         let recipients = self
@@ -179,13 +267,15 @@ impl Node {
             .enclave
             .encrypt_payload(&params.payload, &sender, &recipients, &metadata)
             .await?;
-        self.store_and_distribute(payload, &recipients, sender)
-            .await
+        Ok(Sealed {
+            payload,
+            recipients,
+            sender,
+        })
     }
 
-    /// `/sendsignedtx`: boxes the key of a raw transaction stored by `/storeraw` for the
-    /// recipients, stores it under the raw hash and pushes it like [`Node::send`].
-    pub async fn send_signed(&self, mut params: SignedParams) -> Result<Sent, ManagerError> {
+    /// The stored raw transaction of a signed send, its key boxed for the recipients.
+    async fn seal_signed(&self, mut params: SignedParams) -> Result<Sealed, ManagerError> {
         let raw = self
             .store
             .find_raw(params.hash.clone())
@@ -211,8 +301,11 @@ impl Node {
             .enclave
             .encrypt_raw_for_recipients(&raw, &recipients, &metadata)
             .await?;
-        self.store_and_distribute(payload, &recipients, raw.sender)
-            .await
+        Ok(Sealed {
+            payload,
+            recipients,
+            sender: raw.sender,
+        })
     }
 
     /// `/encodedpayload/create`: encrypts as a send would (sender and forwarding keys added,
@@ -260,50 +353,46 @@ impl Node {
         Ok(hash)
     }
 
-    /// Stores a freshly encrypted payload and pushes it to every remote recipient; on any
-    /// failure the row is deleted again, so a failed send leaves nothing behind.
-    async fn store_and_distribute(
+    /// Pushes a freshly encrypted payload to every remote recipient, then stores it, all
+    /// before `deadline`. The order is what makes a failed send leave nothing here: killed or
+    /// failed before the insert, this node holds no row; the insert happens only once every
+    /// recipient holds its copy, and not at all once the deadline has passed (a process frozen
+    /// while pushing finds it passed when it resumes).
+    async fn distribute_and_store(
         &self,
-        payload: EncodedPayload,
-        recipients: &[PublicKey],
-        sender: PublicKey,
+        sealed: Sealed,
+        deadline: Deadline,
     ) -> Result<Sent, ManagerError> {
-        let ours = self.enclave.public_keys().await?;
-        let managed_parties: Vec<PublicKey> = recipients
-            .iter()
-            .filter(|key| ours.contains(key))
-            .cloned()
-            .collect();
-        // Routes and capabilities first: a send refused here (404, 403) touches nothing.
-        let mut peers = Vec::new();
-        let mut deliveries = Vec::new();
-        for key in recipients.iter().filter(|key| !ours.contains(key)) {
-            let route = self.route_with(key, &mut peers).await?;
-            check_capabilities(&payload, key, &route)?;
-            deliveries.push(Delivery {
-                key: key.clone(),
-                route,
-            });
-        }
+        let Sealed {
+            payload,
+            recipients,
+            sender,
+        } = sealed;
         let hash = payload.hash();
+        let (managed_parties, deliveries) = deadline
+            .bound(async {
+                let planned = self.plan_deliveries(&payload, &recipients).await?;
+                // Tessera inserts (and flushes) before it publishes, so a hash stored already
+                // fails before anything is pushed; checking first keeps that order.
+                if self.store.find_payload(hash.clone()).await?.is_some() {
+                    return Err(ManagerError::from(already_stored(&hash)));
+                }
+                Ok(planned)
+            })
+            .await??;
+        self.push_all(&payload, deliveries, deadline).await?;
+        // Last chance to give up: the insert itself is not cut short (a write the database
+        // commits after we answered would be the very orphan this order avoids).
+        deadline.check()?;
         let row = payload.clone();
-        let duplicate = hash.to_base64();
+        let duplicate = hash.clone();
         self.store
             .upsert_payload_with(hash.clone(), move |existing| match existing {
                 None => Ok(Some(row.clone())),
-                // Tessera's insert fails on an existing primary key (a `/sendsignedtx` repeated).
-                Some(_) => Err(StoreError::InvalidExistingTransaction {
-                    hash: duplicate.clone(),
-                }),
+                // Another request stored the same hash since the check above.
+                Some(_) => Err(already_stored(&duplicate)),
             })
             .await?;
-        if let Err(error) = self.push_all(&payload, deliveries).await {
-            tracing::warn!(%hash, "send failed, removing the stored transaction: {error}");
-            if let Err(e) = self.store.delete_payload(hash.clone()).await {
-                tracing::error!(%hash, "could not remove the transaction of a failed send: {e}");
-            }
-            return Err(error);
-        }
         Ok(Sent {
             hash,
             managed_parties,
@@ -311,11 +400,40 @@ impl Node {
         })
     }
 
-    /// Pushes each recipient's copy in parallel; the first failure cancels the rest.
+    /// Our keys among the recipients, and where each other recipient's copy goes. Routes and
+    /// capabilities are checked here, so a send refused for them (404, 403) pushes nothing.
+    async fn plan_deliveries(
+        &self,
+        payload: &EncodedPayload,
+        recipients: &[PublicKey],
+    ) -> Result<(Vec<PublicKey>, Vec<Delivery>), ManagerError> {
+        let ours = self.enclave.public_keys().await?;
+        let managed_parties: Vec<PublicKey> = recipients
+            .iter()
+            .filter(|key| ours.contains(key))
+            .cloned()
+            .collect();
+        let mut peers = Vec::new();
+        let mut deliveries = Vec::new();
+        for key in recipients.iter().filter(|key| !ours.contains(key)) {
+            let route = self.route_with(key, &mut peers).await?;
+            check_capabilities(payload, key, &route)?;
+            deliveries.push(Delivery {
+                key: key.clone(),
+                route,
+            });
+        }
+        Ok((managed_parties, deliveries))
+    }
+
+    /// Pushes each recipient's copy in parallel. The first failure, or the deadline, ends the
+    /// others, and they have ended (not only been told to) when this returns: nothing more is
+    /// sent to any peer for a send that has failed.
     async fn push_all(
         &self,
         payload: &EncodedPayload,
         deliveries: Vec<Delivery>,
+        deadline: Deadline,
     ) -> Result<(), ManagerError> {
         let mut pushes = JoinSet::new();
         for delivery in deliveries {
@@ -330,14 +448,19 @@ impl Node {
                     .map_err(|e| push_error(&delivery.route.url, e))
             });
         }
-        while let Some(joined) = pushes.join_next().await {
-            let result = joined.map_err(|e| ManagerError::Internal(format!("push task: {e}")))?;
-            if let Err(error) = result {
-                pushes.abort_all();
-                return Err(error);
+        let outcome = loop {
+            match deadline.bound(pushes.join_next()).await {
+                Err(expired) => break Err(expired),
+                Ok(None) => break Ok(()),
+                Ok(Some(Ok(Ok(_)))) => {}
+                Ok(Some(Ok(Err(refused)))) => break Err(refused),
+                Ok(Some(Err(e))) => break Err(ManagerError::Internal(format!("push task: {e}"))),
             }
+        };
+        if outcome.is_err() {
+            pushes.shutdown().await;
         }
-        Ok(())
+        outcome
     }
 }
 

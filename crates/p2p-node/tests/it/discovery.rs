@@ -1,6 +1,7 @@
-//! Three nodes that each know one bootstrap peer find each other; a stopped node is dropped
-//! and found again when it returns.
+//! Three nodes that each know one bootstrap peer find each other; a stopped node is kept
+//! (unreachable) for the grace period, then dropped, and found again when it returns.
 
+use tm_config::AppType;
 use tm_dev_support::{eventually, Service, TestNode};
 
 use crate::support::{knows, party, DISCOVERY};
@@ -8,11 +9,18 @@ use crate::support::{knows, party, DISCOVERY};
 #[test]
 fn three_nodes_discover_each_other_and_a_stopped_node_is_dropped_then_found_again() {
     // A keeps its keys in a remote enclave; B and C hold theirs in their P2P service.
+    // A short peerGracePeriod (5 min by default), so that the stopped node goes within the
+    // test's wait.
+    let short_grace = |node: &mut TestNode| {
+        node.configure(|c| c.property(AppType::P2P, "peerGracePeriod", "8000"));
+    };
     let mut a = TestNode::new("a", 2, &[]);
+    short_grace(&mut a);
     a.use_remote_enclave();
     a.start(Service::Enclave).start(Service::P2p);
     let a_url = a.p2p_url();
     let mut b = TestNode::new("b", 1, std::slice::from_ref(&a_url));
+    short_grace(&mut b);
     b.start(Service::P2p);
     let b_url = b.p2p_url();
     let mut c = TestNode::new("c", 1, std::slice::from_ref(&b_url));
@@ -36,9 +44,22 @@ fn three_nodes_discover_each_other_and_a_stopped_node_is_dropped_then_found_agai
     }
     assert_eq!(party(&a_url).url, a_url, "a node reports its own URL");
 
-    // C stops: the others fail to reach it, drop it and the keys it served.
+    // C stops: the others fail to reach it and show it unreachable, its keys still routed;
+    // after the grace period they drop it and the keys it served.
     c.stop(Service::P2p);
     let c_key = c.keys[0].public.clone();
+    for viewer in [&a_url, &b_url] {
+        assert!(
+            eventually(DISCOVERY, || party(viewer)
+                .peers
+                .iter()
+                .any(|p| p.url == c_url
+                    && p.state.as_deref() == Some("unreachable")
+                    && p.last_error.is_some())),
+            "{viewer} does not show the stopped node unreachable: {:?}",
+            party(viewer)
+        );
+    }
     for viewer in [&a_url, &b_url] {
         assert!(
             eventually(DISCOVERY, || !knows(viewer, &c_key, &c_url)

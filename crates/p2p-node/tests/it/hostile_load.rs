@@ -30,10 +30,10 @@ const REBUILD_RECIPIENTS: usize = 4_000;
 
 /// A client that waits for large requests (the default times out after 3.75 s).
 fn patient_client() -> P2pClient {
-    P2pClient::new(P2pTimeouts {
-        request: Duration::from_secs(120),
-        resend: Duration::from_secs(120),
-    })
+    P2pClient::new(P2pTimeouts::without_retries(
+        Duration::from_secs(120),
+        Duration::from_secs(120),
+    ))
     .expect("client")
 }
 
@@ -62,11 +62,8 @@ fn while_attacked<T: Send + 'static>(
         .timeout(ANSWER_WITHIN)
         .build()
         .expect("client");
-    let p2p = P2pClient::new(P2pTimeouts {
-        request: ANSWER_WITHIN,
-        resend: ANSWER_WITHIN,
-    })
-    .expect("client");
+    let p2p =
+        P2pClient::new(P2pTimeouts::without_retries(ANSWER_WITHIN, ANSWER_WITHIN)).expect("client");
     let threads: Vec<_> = attacks.into_iter().map(std::thread::spawn).collect();
     let mut pushes = 0;
     let mut slowest = Duration::ZERO;

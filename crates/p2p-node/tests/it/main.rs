@@ -11,3 +11,4 @@ mod replicas;
 mod security;
 mod support;
 mod tls;
+mod untrusted_peer;

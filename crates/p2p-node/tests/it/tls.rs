@@ -315,7 +315,7 @@ fn whitelist_none_and_ca_or_tofu_servers_accept_whom_their_mode_says() {
 }
 
 /// Everything logged at `warn` and above in this test process, as text.
-fn warnings() -> &'static std::sync::Mutex<Vec<u8>> {
+pub(crate) fn warnings() -> &'static std::sync::Mutex<Vec<u8>> {
     static LOG: std::sync::OnceLock<std::sync::Mutex<Vec<u8>>> = std::sync::OnceLock::new();
     LOG.get_or_init(|| {
         // The servers log from their own worker threads: only a global subscriber sees them.

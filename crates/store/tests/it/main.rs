@@ -9,6 +9,7 @@ mod async_api;
 mod concurrency;
 mod outage;
 mod party;
+mod peer_state;
 mod privacy_groups;
 mod raw;
 mod security;

@@ -2,5 +2,6 @@
 //! `--dump-config`, `--migrate-only`), and two all-in-one nodes, in-process, that discover each
 //! other and exchange a transaction.
 
+mod handover;
 mod keygen;
 mod node;
