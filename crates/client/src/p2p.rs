@@ -169,10 +169,11 @@ impl P2pTimeouts {
     }
 
     /// These budgets with the default attempts: [`DEFAULT_ATTEMPTS`] of
-    /// [`DEFAULT_ATTEMPT_TIMEOUT`] (capped by `request`), connecting within
+    /// [`DEFAULT_ATTEMPT_TIMEOUT`], but never more than two thirds of `request` (a short
+    /// `partyInfoInterval` still leaves room for a second attempt), connecting within
     /// [`DEFAULT_CONNECT_TIMEOUT`].
     pub fn new(request: Duration, resend: Duration) -> Self {
-        let attempt = DEFAULT_ATTEMPT_TIMEOUT.min(request);
+        let attempt = DEFAULT_ATTEMPT_TIMEOUT.min(request * 2 / 3);
         Self {
             request,
             resend,
