@@ -57,7 +57,7 @@ impl ClientError {
 /// Whether a TLS error is among the causes: a certificate not trusted (ours by the peer or the
 /// peer's by us), a handshake that failed. Such a call is refused, not transient; another
 /// attempt would be refused the same way.
-pub(crate) fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
+pub fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut next = Some(error);
     while let Some(cause) = next {
         if cause.is::<rustls::Error>() {

@@ -15,7 +15,8 @@ pub mod b64_serde;
 mod error;
 pub mod p2p;
 pub mod q2t;
-mod retry;
+/// The attempts of a call that is safe to repeat (also used by the remote-enclave client).
+pub mod retry;
 
 pub use error::ClientError;
 pub use retry::RETRY_PAUSE;

@@ -10,9 +10,12 @@
 //! and is returned as it is; a TLS handshake refused for trust reasons is a refusal, not a
 //! transient, and is not repeated.
 
+use std::fmt::Display;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::error::{error_chain, is_tls_failure};
+use crate::error::error_chain;
+pub use crate::error::is_tls_failure;
 use crate::ClientError;
 
 /// Pause between two attempts: enough for a balancer to mark a refused upstream, small against
@@ -22,12 +25,13 @@ pub const RETRY_PAUSE: Duration = Duration::from_millis(50);
 /// No attempt starts with less than this left of the budget: it could not do anything useful.
 const MIN_ATTEMPT: Duration = Duration::from_millis(20);
 
-/// Statuses a balancer answers when no upstream did (bad gateway, unavailable, gateway timeout).
-const GATEWAY_STATUSES: [u16; 3] = [502, 503, 504];
+/// Statuses a balancer answers when no upstream did (bad gateway, unavailable, gateway timeout):
+/// worth another attempt, which the balancer may send to a replica that answers.
+pub const GATEWAY_STATUSES: [u16; 3] = [502, 503, 504];
 
 /// How one call is attempted.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Plan {
+pub struct Plan {
     /// Every attempt and pause together stay within this.
     pub total: Duration,
     /// The timeout of each attempt but the last (capped by what is left of `total`).
@@ -58,11 +62,54 @@ impl Plan {
     }
 }
 
-/// What an attempt that failed says.
-struct Failure {
-    error: ClientError,
-    /// Whether another attempt may get an answer.
-    transient: bool,
+/// An attempt that failed: its error, and whether another attempt may get an answer.
+#[derive(Debug)]
+pub struct Failed<E> {
+    /// What the caller is told if this was the last attempt.
+    pub error: E,
+    /// Whether the failure says nothing about the request (no connection, a connection that
+    /// broke, a timeout, a balancer's 502/503/504), so another attempt may be answered.
+    pub transient: bool,
+}
+
+/// Makes the attempts `plan` allows at `request` (to `target`, as the debug log names it), each
+/// a clone of it with its attempt's timeout, sent by `attempt`. Returns the first success, or
+/// the last failure with the number of attempts made: after a failure that is not transient,
+/// after the last attempt, or when too little of the budget is left for another.
+pub async fn attempts<T, E, F, Fut>(
+    target: &str,
+    request: reqwest::Request,
+    plan: Plan,
+    mut attempt: F,
+) -> Result<T, (E, u32)>
+where
+    E: Display,
+    F: FnMut(reqwest::Request) -> Fut,
+    Fut: Future<Output = Result<T, Failed<E>>>,
+{
+    let started = Instant::now();
+    let mut number = 0;
+    loop {
+        number += 1;
+        let left = plan.total.saturating_sub(started.elapsed());
+        // Bodies are in memory, so a request always clones; if one ever did not, it is sent once.
+        let Some(mut this) = request.try_clone() else {
+            let mut only = request;
+            *only.timeout_mut() = Some(left);
+            return attempt(only).await.map_err(|f| (f.error, number));
+        };
+        *this.timeout_mut() = Some(plan.timeout(number, left));
+        let failure = match attempt(this).await {
+            Ok(answer) => return Ok(answer),
+            Err(failure) => failure,
+        };
+        let left = plan.total.saturating_sub(started.elapsed());
+        if number >= plan.attempts || !failure.transient || left < RETRY_PAUSE + MIN_ATTEMPT {
+            return Err((failure.error, number));
+        }
+        tracing::debug!(target, attempt = number, error = %failure.error, "retrying");
+        tokio::time::sleep(RETRY_PAUSE).await;
+    }
 }
 
 /// Sends `request` (to `url`, the text errors name) as `plan` says and returns the body of an
@@ -74,30 +121,11 @@ pub(crate) async fn execute(
     plan: Plan,
     ok: &[u16],
 ) -> Result<Vec<u8>, ClientError> {
-    let started = Instant::now();
-    let mut number = 0;
-    loop {
-        number += 1;
-        let left = plan.total.saturating_sub(started.elapsed());
-        // Bodies are in memory, so a request always clones; if one ever did not, it is sent once.
-        let Some(mut this) = request.try_clone() else {
-            let mut only = request;
-            *only.timeout_mut() = Some(left);
-            return attempt(http, url, only, ok).await.map_err(|f| f.error);
-        };
-        let last = number >= plan.attempts;
-        *this.timeout_mut() = Some(plan.timeout(number, left));
-        let failure = match attempt(http, url, this, ok).await {
-            Ok(body) => return Ok(body),
-            Err(failure) => failure,
-        };
-        let left = plan.total.saturating_sub(started.elapsed());
-        if last || !failure.transient || left < RETRY_PAUSE + MIN_ATTEMPT {
-            return Err(with_attempts(failure.error, number));
-        }
-        tracing::debug!(url, attempt = number, error = %failure.error, "retrying");
-        tokio::time::sleep(RETRY_PAUSE).await;
-    }
+    attempts(url, request, plan, |request| {
+        attempt(http, url, request, ok)
+    })
+    .await
+    .map_err(|(error, number)| with_attempts(error, number))
 }
 
 /// One attempt: send, read the whole body (within the attempt's timeout), check the status.
@@ -106,15 +134,15 @@ async fn attempt(
     url: &str,
     request: reqwest::Request,
     ok: &[u16],
-) -> Result<Vec<u8>, Failure> {
-    let response = http.execute(request).await.map_err(|e| Failure {
+) -> Result<Vec<u8>, Failed<ClientError>> {
+    let response = http.execute(request).await.map_err(|e| Failed {
         transient: !(e.is_builder() || e.is_redirect() || is_tls_failure(&e)),
         error: ClientError::from_reqwest(url, &e),
     })?;
     let status = response.status().as_u16();
     // A body that breaks off (reset, closed, timed out) is the connection failing, not the
     // peer's answer: offline, and worth another attempt.
-    let body = response.bytes().await.map_err(|e| Failure {
+    let body = response.bytes().await.map_err(|e| Failed {
         transient: !is_tls_failure(&e),
         error: ClientError::Offline {
             url: url.to_owned(),
@@ -125,7 +153,7 @@ async fn attempt(
         return Ok(body.to_vec());
     }
     let text: String = String::from_utf8_lossy(&body).chars().take(512).collect();
-    Err(Failure {
+    Err(Failed {
         error: ClientError::Status {
             url: url.to_owned(),
             status,

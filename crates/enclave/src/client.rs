@@ -6,9 +6,10 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
+use tm_client::retry::{self, is_tls_failure, Failed, Plan, GATEWAY_STATUSES};
 use tm_config::{AppType, Config, PasswordPrompt};
 use tm_core::codec::{decode_legacy, encode_legacy};
 use tm_core::seal::{PrivacyMetadata, RawTransaction};
@@ -34,15 +35,9 @@ pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Attempts of a call at most (see [`RemoteEnclave`]).
 pub const DEFAULT_ATTEMPTS: u32 = 3;
 
-/// Pause between two attempts.
-pub const RETRY_PAUSE: Duration = Duration::from_millis(50);
-
 /// How long an idle pooled connection is kept: shorter than the enclave server's keep-alive
 /// (60 s), so the client never reuses a connection the server is closing.
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// No attempt starts with less than this left of the budget.
-const MIN_ATTEMPT: Duration = Duration::from_millis(20);
 
 /// How long `status()` waits for `/ping` (Tessera's client waits 2 seconds).
 pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
@@ -444,35 +439,22 @@ impl RemoteEnclave {
                 describe(&e)
             ))
         })?;
-        let started = Instant::now();
-        let mut number = 0;
-        loop {
-            number += 1;
-            let left = self.request.saturating_sub(started.elapsed());
-            // Bodies are in memory, so a request always clones; if one did not, it goes once.
-            let Some(mut this) = request.try_clone() else {
-                let mut only = request;
-                *only.timeout_mut() = Some(left);
-                return self.try_once(path, only).await.map_err(|(e, _)| e);
-            };
-            let last = number >= self.attempts;
-            *this.timeout_mut() = Some(if last { left } else { self.attempt.min(left) });
-            let (error, transient) = match self.try_once(path, this).await {
-                Ok(body) => return Ok(body),
-                Err(failure) => failure,
-            };
-            let left = self.request.saturating_sub(started.elapsed());
-            if last || !transient || left < RETRY_PAUSE + MIN_ATTEMPT {
-                return Err(match error {
-                    EnclaveError::Unavailable(reason) if number > 1 => {
-                        EnclaveError::Unavailable(format!("{reason} (after {number} attempts)"))
-                    }
-                    other => other,
-                });
+        let plan = Plan {
+            total: self.request,
+            attempt: self.attempt,
+            attempts: self.attempts,
+        };
+        let target = format!("{}/{path}", self.base);
+        retry::attempts(&target, request, plan, |request| {
+            self.try_once(path, request)
+        })
+        .await
+        .map_err(|(error, number)| match error {
+            EnclaveError::Unavailable(reason) if number > 1 => {
+                EnclaveError::Unavailable(format!("{reason} (after {number} attempts)"))
             }
-            tracing::debug!(enclave = %self.base, path, attempt = number, %error, "retrying");
-            tokio::time::sleep(RETRY_PAUSE).await;
-        }
+            other => other,
+        })
     }
 
     /// One attempt, the answer mapped: 200 is the body; our enclave's 400/404/500 carry a
@@ -483,7 +465,7 @@ impl RemoteEnclave {
         &self,
         path: &str,
         request: reqwest::Request,
-    ) -> Result<Vec<u8>, (EnclaveError, bool)> {
+    ) -> Result<Vec<u8>, Failed<EnclaveError>> {
         let response = self.http.execute(request).await.map_err(|e| {
             let transient = !(e.is_builder() || e.is_redirect() || is_tls_failure(&e));
             let error = EnclaveError::Unavailable(format!(
@@ -491,7 +473,7 @@ impl RemoteEnclave {
                 self.base,
                 describe(&e)
             ));
-            (error, transient)
+            Failed { error, transient }
         })?;
         let status = response.status();
         let body = response.bytes().await.map_err(|e| {
@@ -500,7 +482,10 @@ impl RemoteEnclave {
                 self.base,
                 describe(&e)
             ));
-            (error, !is_tls_failure(&e))
+            Failed {
+                error,
+                transient: !is_tls_failure(&e),
+            }
         })?;
         if status == StatusCode::OK {
             return Ok(body.to_vec());
@@ -533,32 +518,8 @@ impl RemoteEnclave {
                 status.canonical_reason().unwrap_or_default()
             )),
         };
-        Err((error, transient))
+        Err(Failed { error, transient })
     }
-}
-
-/// Statuses a balancer answers when no upstream did (bad gateway, unavailable, gateway timeout).
-const GATEWAY_STATUSES: [u16; 3] = [502, 503, 504];
-
-/// Whether a TLS error is among the causes (a certificate not trusted, a failed handshake): a
-/// refusal that another attempt would meet again, not a transient.
-fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut next = Some(error);
-    while let Some(cause) = next {
-        if cause.is::<rustls::Error>() {
-            return true;
-        }
-        // tokio-rustls wraps the rustls error in an io::Error (sometimes in two), and an
-        // io::Error's `source()` skips the error it wraps: follow `get_ref()` instead.
-        next = match cause
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-        {
-            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
-            None => cause.source(),
-        };
-    }
-    false
 }
 
 /// What `EnclaveError::BadRequest`'s message starts with.
