@@ -134,11 +134,29 @@ fn build_services(release: bool) -> Result<PathBuf, String> {
 
 /// A free loopback port for a service process, taken from dev-support's listeners and
 /// released for the process to bind (a process cannot be handed a listener).
+///
+/// Never the same port twice in one run: the kernel may hand a released port out again, and
+/// HAProxy binds its frontends with SO_REUSEPORT, so two frontends given one port both bind it
+/// and the kernel splits their connections between them (seen once: half of a node's enclave
+/// calls reached another interface's backend and were answered 404).
 fn free_port() -> Result<u16, String> {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
     use tm_dev_support::ports;
-    ports::loopback()
-        .and_then(|listener| ports::port(&listener))
-        .map_err(|e| format!("no free loopback port: {e}"))
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let given = given.get_or_insert_with(HashSet::new);
+    for _ in 0..1000 {
+        let port = ports::loopback()
+            .and_then(|listener| ports::port(&listener))
+            .map_err(|e| format!("no free loopback port: {e}"))?;
+        if given.insert(port) {
+            return Ok(port);
+        }
+    }
+    Err("no free loopback port that was not handed out already".into())
 }
 
 fn status_of(status: std::io::Result<std::process::ExitStatus>) -> Result<(), String> {
