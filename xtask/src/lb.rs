@@ -26,9 +26,6 @@ pub struct Frontend {
     pub listen: String,
     /// `127.0.0.1:port` of each replica.
     pub backends: Vec<String>,
-    /// The path the xtask polls until the interface is up. The balancers check `/readiness`
-    /// on every interface (the templates say so), whatever this is.
-    pub check: &'static str,
 }
 
 /// The kinds of interface, as the templates' `# BEGIN interface <kinds>` lines name them, with
@@ -179,8 +176,7 @@ fn render_block(block: &str, frontend: &Frontend, out: &mut String) {
             out.push_str(
                 &line
                     .replace("{{NAME}}", &frontend.name)
-                    .replace("{{LISTEN}}", &frontend.listen)
-                    .replace("{{CHECK}}", frontend.check),
+                    .replace("{{LISTEN}}", &frontend.listen),
             );
             out.push('\n');
         }
@@ -316,7 +312,6 @@ mod tests {
                     name: format!("{node}_{binary}"),
                     listen: next(),
                     backends: vec![next(), next()],
-                    check: "/upcheck",
                 });
             }
         }

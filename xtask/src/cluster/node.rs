@@ -302,7 +302,6 @@ pub fn frontends(ports: &[NodePorts]) -> Vec<Frontend> {
                     .iter()
                     .map(|p| format!("127.0.0.1:{p}"))
                     .collect(),
-                check: iface.health,
             });
         }
     }
