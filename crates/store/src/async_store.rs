@@ -6,7 +6,7 @@ use tm_core::{EncodedPayload, PublicKey, TxHash};
 
 use crate::model::{
     Candidate, CandidatesAdded, EncryptedRawTransaction, Peer, PrivacyGroupRow, RecipientRoute,
-    StoreOutcome, StoredTransaction,
+    StagedPayload, StagingCounts, StoreOutcome, StoredTransaction,
 };
 use crate::{Store, StoreError};
 
@@ -184,6 +184,34 @@ impl AsyncStore {
     /// [`Store::clear_staging`].
     pub async fn clear_staging(&self) -> Result<(), StoreError> {
         self.run(|s| s.clear_staging()).await
+    }
+
+    /// [`Store::stage_payloads`].
+    pub async fn stage_payloads(
+        &self,
+        payloads: Vec<(Vec<u8>, EncodedPayload)>,
+    ) -> Result<(), StoreError> {
+        self.run(move |s| s.stage_payloads(&payloads)).await
+    }
+
+    /// [`Store::staging_counts`].
+    pub async fn staging_counts(&self) -> Result<StagingCounts, StoreError> {
+        self.run(|s| s.staging_counts()).await
+    }
+
+    /// [`Store::stage_next`].
+    pub async fn stage_next(&self, limit: u32, stage: i64) -> Result<usize, StoreError> {
+        self.run(move |s| s.stage_next(limit, stage)).await
+    }
+
+    /// [`Store::staging_page`].
+    pub async fn staging_page(
+        &self,
+        after: Option<StagedPayload>,
+        limit: u32,
+    ) -> Result<Vec<StagedPayload>, StoreError> {
+        self.run(move |s| s.staging_page(after.as_ref(), limit))
+            .await
     }
 
     /// [`Store::add_peer`].

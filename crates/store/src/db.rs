@@ -63,6 +63,44 @@ pub(crate) struct CandidateRow {
     pub created: i64,
 }
 
+/// A row of `ST_TRANSACTION`, without its codec and timestamp.
+#[derive(Queryable)]
+pub(crate) struct StagingRowData {
+    pub id: i64,
+    pub hash: String,
+    pub payload: Option<Vec<u8>>,
+    pub privacy_mode: Option<i32>,
+    pub validation_stage: Option<i64>,
+}
+
+/// An id read by a raw query.
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// Where a page of staging rows starts: after this row in the order of
+/// [`Db::staging_page`].
+#[derive(Clone, Debug)]
+pub(crate) struct StagingAfter {
+    pub stage: Option<i64>,
+    pub hash: String,
+    pub id: i64,
+}
+
+/// The staging rows that may be staged now (Tessera's `StagingTransaction.stagingQuery`): not
+/// staged yet, and no affected transaction of any staging row with the same hash has a copy
+/// that is unstaged, or is missing from staging. `{limit}` is an integer.
+const STAGEABLE_IDS: &str = "SELECT st.id AS id FROM st_transaction st \
+    WHERE st.validation_stage IS NULL AND NOT EXISTS ( \
+        SELECT 1 FROM st_transaction src \
+        JOIN st_affected_transaction act ON act.txn_id = src.id \
+        WHERE src.hash = st.hash AND ( \
+            SELECT COALESCE(SUM(CASE WHEN ast.validation_stage IS NULL THEN 1 ELSE 0 END), 1) \
+            FROM st_transaction ast WHERE ast.hash = act.affected_hash) > 0) \
+    ORDER BY st.id LIMIT {limit}";
+
 /// A row of `tm_recipient`.
 #[derive(Queryable)]
 pub(crate) struct RecipientRow {
@@ -217,6 +255,39 @@ pub(crate) trait Db {
     fn delete_recipients_of(&mut self, url: &str) -> QueryResult<usize>;
     /// Deletes every staging row (two statements; run inside [`Db::write_tx`]).
     fn clear_staging(&mut self) -> QueryResult<()>;
+    /// Keeps other writers of the staging tables out until the transaction ends (PostgreSQL;
+    /// SQLite's write transaction already does), so ids can be taken as `MAX(ID) + 1`.
+    fn lock_staging(&mut self) -> QueryResult<()>;
+    /// The largest ids of `ST_TRANSACTION` and `ST_AFFECTED_TRANSACTION` (0 when empty).
+    fn max_staging_ids(&mut self) -> QueryResult<(i64, i64)>;
+    #[allow(clippy::too_many_arguments)]
+    fn insert_staging(
+        &mut self,
+        id: i64,
+        codec: &str,
+        hash: &str,
+        payload: &[u8],
+        privacy_mode: i32,
+        now: i64,
+    ) -> QueryResult<()>;
+    fn insert_staging_affected(
+        &mut self,
+        id: i64,
+        affected_hash: &str,
+        txn_id: i64,
+    ) -> QueryResult<()>;
+    /// Rows of `ST_TRANSACTION`, of them staged, rows of `ST_AFFECTED_TRANSACTION`.
+    fn count_staging(&mut self) -> QueryResult<(i64, i64, i64)>;
+    /// Sets `VALIDATION_STAGE = stage` on up to `limit` rows that may be staged now (see
+    /// [`STAGEABLE_IDS`]; two statements, run inside [`Db::write_tx`]). Returns how many.
+    fn stage_batch(&mut self, limit: i64, stage: i64) -> QueryResult<usize>;
+    /// Up to `limit` staging rows in the order recovery moves them: staged rows by stage, hash
+    /// and id, then unstaged rows by hash and id; after `after` when given.
+    fn staging_page(
+        &mut self,
+        after: Option<&StagingAfter>,
+        limit: i64,
+    ) -> QueryResult<Vec<StagingRowData>>;
 
     fn insert_candidate_if_absent(&mut self, url: &str, now: i64) -> QueryResult<bool>;
     /// Which of `urls` are candidates already (one indexed read; keep `urls` within the bound
@@ -576,6 +647,144 @@ macro_rules! common_methods {
             Ok(())
         }
 
+        fn max_staging_ids(&mut self) -> QueryResult<(i64, i64)> {
+            let tx: Option<i64> = st_transaction::table
+                .select(diesel::dsl::max(st_transaction::id))
+                .first(self)?;
+            let affected: Option<i64> = st_affected_transaction::table
+                .select(diesel::dsl::max(st_affected_transaction::id))
+                .first(self)?;
+            Ok((tx.unwrap_or(0), affected.unwrap_or(0)))
+        }
+
+        fn insert_staging(
+            &mut self,
+            id: i64,
+            codec: &str,
+            hash: &str,
+            payload: &[u8],
+            privacy_mode: i32,
+            now: i64,
+        ) -> QueryResult<()> {
+            diesel::insert_into(st_transaction::table)
+                .values((
+                    st_transaction::id.eq(id),
+                    st_transaction::payload_codec.eq(codec),
+                    st_transaction::hash.eq(hash),
+                    st_transaction::payload.eq(payload),
+                    st_transaction::privacy_mode.eq(privacy_mode),
+                    st_transaction::timestamp.eq(now),
+                ))
+                .execute(self)
+                .map(|_| ())
+        }
+
+        fn insert_staging_affected(
+            &mut self,
+            id: i64,
+            affected_hash: &str,
+            txn_id: i64,
+        ) -> QueryResult<()> {
+            diesel::insert_into(st_affected_transaction::table)
+                .values((
+                    st_affected_transaction::id.eq(id),
+                    st_affected_transaction::affected_hash.eq(affected_hash),
+                    st_affected_transaction::txn_id.eq(txn_id),
+                ))
+                .execute(self)
+                .map(|_| ())
+        }
+
+        fn count_staging(&mut self) -> QueryResult<(i64, i64, i64)> {
+            let all = st_transaction::table.count().get_result(self)?;
+            let staged = st_transaction::table
+                .filter(st_transaction::validation_stage.is_not_null())
+                .count()
+                .get_result(self)?;
+            let affected = st_affected_transaction::table.count().get_result(self)?;
+            Ok((all, staged, affected))
+        }
+
+        fn stage_batch(&mut self, limit: i64, stage: i64) -> QueryResult<usize> {
+            let ids: Vec<i64> =
+                diesel::sql_query(STAGEABLE_IDS.replace("{limit}", &limit.to_string()))
+                    .load::<IdRow>(self)?
+                    .into_iter()
+                    .map(|row| row.id)
+                    .collect();
+            let mut updated = 0;
+            // Within the bound parameters one statement may have, on both backends.
+            for chunk in ids.chunks(10_000) {
+                updated +=
+                    diesel::update(st_transaction::table.filter(st_transaction::id.eq_any(chunk)))
+                        .set(st_transaction::validation_stage.eq(stage))
+                        .execute(self)?;
+            }
+            Ok(updated)
+        }
+
+        fn staging_page(
+            &mut self,
+            after: Option<&StagingAfter>,
+            limit: i64,
+        ) -> QueryResult<Vec<StagingRowData>> {
+            use st_transaction::dsl as st;
+            let columns = (
+                st::id,
+                st::hash,
+                st::payload,
+                st::privacy_mode,
+                st::validation_stage,
+            );
+            let mut rows = Vec::new();
+            // Staged rows first (unless the page starts among the unstaged ones).
+            if after.map_or(true, |a| a.stage.is_some()) {
+                let mut query = st::st_transaction
+                    .select(columns)
+                    .filter(st::validation_stage.is_not_null())
+                    .into_boxed();
+                if let Some(a) = after {
+                    let stage = a.stage.unwrap_or_default();
+                    query = query.filter(
+                        st::validation_stage
+                            .gt(stage)
+                            .or(st::validation_stage
+                                .eq(stage)
+                                .and(st::hash.gt(a.hash.clone())))
+                            .or(st::validation_stage
+                                .eq(stage)
+                                .and(st::hash.eq(a.hash.clone()))
+                                .and(st::id.gt(a.id))),
+                    );
+                }
+                rows = query
+                    .order((st::validation_stage.asc(), st::hash.asc(), st::id.asc()))
+                    .limit(limit)
+                    .load::<StagingRowData>(self)?;
+            }
+            let missing = limit - rows.len() as i64;
+            if missing > 0 {
+                let mut query = st::st_transaction
+                    .select(columns)
+                    .filter(st::validation_stage.is_null())
+                    .into_boxed();
+                if let Some(a) = after.filter(|a| a.stage.is_none()) {
+                    query = query.filter(
+                        st::hash
+                            .gt(a.hash.clone())
+                            .or(st::hash.eq(a.hash.clone()).and(st::id.gt(a.id))),
+                    );
+                }
+                rows.extend(
+                    query
+                        .order((st::hash.asc(), st::id.asc()))
+                        .limit(missing)
+                        .load::<StagingRowData>(self)?,
+                );
+            }
+            Ok(rows)
+        }
+
         fn insert_candidate_if_absent(&mut self, url: &str, now: i64) -> QueryResult<bool> {
             diesel::insert_into(tm_candidate::table)
                 .values((tm_candidate::url.eq(url), tm_candidate::created.eq(now)))
@@ -627,6 +836,11 @@ impl Db for SqliteConnection {
         self.immediate_transaction(|conn| f(conn))
     }
 
+    fn lock_staging(&mut self) -> QueryResult<()> {
+        // The immediate transaction already excludes other writers.
+        Ok(())
+    }
+
     fn find_tx(&mut self, hash: &[u8], _lock: bool) -> QueryResult<Option<TxRow>> {
         // The immediate transaction already excludes other writers.
         et::table
@@ -645,6 +859,13 @@ impl Db for PgConnection {
         f: &mut dyn FnMut(&mut dyn Db) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         self.transaction(|conn| f(conn))
+    }
+
+    fn lock_staging(&mut self) -> QueryResult<()> {
+        // Writers of staging rows take turns; readers are not blocked.
+        diesel::sql_query("LOCK TABLE st_transaction IN SHARE ROW EXCLUSIVE MODE")
+            .execute(self)
+            .map(|_| ())
     }
 
     fn find_tx(&mut self, hash: &[u8], lock: bool) -> QueryResult<Option<TxRow>> {

@@ -25,7 +25,7 @@ pub use async_store::AsyncStore;
 pub use error::{StoreError, NOT_SET_UP_MESSAGE};
 pub use model::{
     Candidate, CandidatesAdded, EncryptedRawTransaction, Peer, PrivacyGroupRow, RecipientRoute,
-    StoreOutcome, StoredTransaction,
+    StagedPayload, StagingCounts, StoreOutcome, StoredTransaction,
 };
 pub use pool::{StoreSettings, MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use store::{Store, MAX_PEER_ERROR_CHARS};

@@ -132,3 +132,36 @@ pub struct RecipientRoute {
     /// When the mapping was last set, epoch milliseconds.
     pub updated: i64,
 }
+
+/// A payload held in the recovery staging tables (`ST_TRANSACTION`), as recovery reads it back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StagedPayload {
+    /// The row id.
+    pub id: i64,
+    /// The transaction hash, base64 (as Tessera stores it in staging).
+    pub hash: String,
+    /// The payload as the peer sent it (LEGACY).
+    pub payload: Vec<u8>,
+    /// Its privacy mode flag.
+    pub privacy_mode: Option<i32>,
+    /// Its stage (`VALIDATION_STAGE`): `None` while its affected transactions are not staged.
+    pub stage: Option<i64>,
+}
+
+/// How full the recovery staging tables are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StagingCounts {
+    /// Rows of `ST_TRANSACTION`.
+    pub payloads: u64,
+    /// Of them, rows with a stage.
+    pub staged: u64,
+    /// Rows of `ST_AFFECTED_TRANSACTION`.
+    pub affected: u64,
+}
+
+impl StagingCounts {
+    /// Whether both tables are empty.
+    pub fn is_empty(&self) -> bool {
+        self.payloads == 0 && self.affected == 0
+    }
+}

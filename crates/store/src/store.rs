@@ -10,10 +10,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tm_core::payload::PrivacyGroupId;
 use tm_core::{EncodedPayload, PayloadCodec, PublicKey, TxHash};
 
-use crate::db::{CandidateRow, Db, GroupRow, PeerRow, RawRow, RecipientRow, TxRow};
+use crate::db::{CandidateRow, Db, GroupRow, PeerRow, RawRow, RecipientRow, StagingAfter, TxRow};
 use crate::model::{
     Candidate, CandidatesAdded, EncryptedRawTransaction, Peer, PrivacyGroupRow, RecipientRoute,
-    StoreOutcome, StoredTransaction,
+    StagedPayload, StagingCounts, StoreOutcome, StoredTransaction,
 };
 use crate::pool::{Pools, StoreSettings};
 use crate::url::{scrub, DatabaseUrl, SqliteTarget};
@@ -369,6 +369,83 @@ impl Store {
     /// with `autoCreateTables`; recovery requires them empty).
     pub fn clear_staging(&self) -> Result<(), StoreError> {
         self.write(|db| Ok(db.clear_staging()?))
+    }
+
+    /// Stages payloads a peer resent to a recovering node (`/pushBatch` in recovery mode), as
+    /// Tessera's `StagingTransactionUtils.fromRawPayload` does: one `ST_TRANSACTION` row each
+    /// (LEGACY codec, base64 hash, the bytes as received, the privacy mode) and one
+    /// `ST_AFFECTED_TRANSACTION` row per affected transaction. All in one database
+    /// transaction, or none. `payloads` pairs each received encoding with its decoding.
+    pub fn stage_payloads(&self, payloads: &[(Vec<u8>, EncodedPayload)]) -> Result<(), StoreError> {
+        let now = now_millis();
+        self.write(|db| {
+            db.lock_staging()?;
+            let (mut tx_id, mut affected_id) = db.max_staging_ids()?;
+            for (raw, payload) in payloads {
+                tx_id += 1;
+                db.insert_staging(
+                    tx_id,
+                    PayloadCodec::Legacy.name(),
+                    &payload.hash().to_base64(),
+                    raw,
+                    i32::from(payload.privacy_mode.flag()),
+                    now,
+                )?;
+                for affected in payload.affected_contract_transactions.keys() {
+                    affected_id += 1;
+                    db.insert_staging_affected(affected_id, &affected.to_base64(), tx_id)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// How many rows the staging tables hold.
+    pub fn staging_counts(&self) -> Result<StagingCounts, StoreError> {
+        self.with_db(|db| {
+            let (payloads, staged, affected) = db.count_staging()?;
+            Ok(StagingCounts {
+                payloads: payloads as u64,
+                staged: staged as u64,
+                affected: affected as u64,
+            })
+        })
+    }
+
+    /// One pass of Tessera's staging (`updateStageForBatch`): gives stage `stage` to up to
+    /// `limit` unstaged rows whose affected transactions are all staged already. A row whose
+    /// affected transaction is not in staging at all stays unstaged, as in Tessera. Returns
+    /// how many rows were staged; recovery repeats with the next stage number until none is.
+    pub fn stage_next(&self, limit: u32, stage: i64) -> Result<usize, StoreError> {
+        self.write(|db| Ok(db.stage_batch(i64::from(limit), stage)?))
+    }
+
+    /// Up to `limit` staged payloads in the order recovery moves them into the live table:
+    /// staged rows by stage, hash and id, then unstaged ones by hash and id (Tessera's
+    /// `findAllOrderByStage`); after `after` (the last row of the previous page) when given.
+    pub fn staging_page(
+        &self,
+        after: Option<&StagedPayload>,
+        limit: u32,
+    ) -> Result<Vec<StagedPayload>, StoreError> {
+        let after = after.map(|row| StagingAfter {
+            stage: row.stage,
+            hash: row.hash.clone(),
+            id: row.id,
+        });
+        self.with_db(|db| {
+            Ok(db
+                .staging_page(after.as_ref(), i64::from(limit))?
+                .into_iter()
+                .map(|row| StagedPayload {
+                    id: row.id,
+                    hash: row.hash,
+                    payload: row.payload.unwrap_or_default(),
+                    privacy_mode: row.privacy_mode,
+                    stage: row.validation_stage,
+                })
+                .collect())
+        })
     }
 
     // ---- party store (our tables tm_peer, tm_recipient, tm_candidate) ----------------------

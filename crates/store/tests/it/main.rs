@@ -13,6 +13,7 @@ mod peer_state;
 mod privacy_groups;
 mod raw;
 mod security;
+mod staging;
 mod startup;
 mod tessera_ddl;
 mod transactions;
