@@ -34,6 +34,11 @@ pub struct Cli {
     /// before services that run with `autoCreateTables: false`.
     #[arg(long)]
     pub migrate_only: bool,
+    /// Recovery mode (`-r`, Tessera's `--recover`): serves the P2P API only, asks every peer
+    /// to resend this node's transactions, moves them into the database and exits 0 (all
+    /// recovered), 1 (partly: run it again) or 2 (failed). p2p-node and tessera only.
+    #[arg(short = 'r', long)]
+    pub recover: bool,
 }
 
 /// Rewrites Tessera's single-dash long options (`-configfile`, `-pidfile`) to `--` form.
@@ -55,11 +60,16 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
 /// How a binary ends: Tessera's exit codes, the one list every `main` uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
-    /// Done (also after `--help`, `--version`, `--dump-config`, `--migrate-only`).
+    /// Done (also after `--help`, `--version`, `--dump-config`, `--migrate-only`, and a
+    /// recovery that recovered everything).
     Success,
+    /// A recovery that recovered only part of what was asked for (Tessera's
+    /// `RecoveryResult.PARTIAL_SUCCESS`): the same code as an invalid config, as in Tessera.
+    PartialSuccess,
     /// The config is invalid (validation failed, keys cannot be loaded).
     InvalidConfig,
-    /// Anything else at start or while running (cannot listen, database, enclave).
+    /// Anything else at start or while running (cannot listen, database, enclave), and a
+    /// recovery that recovered nothing.
     Failure,
     /// The config file cannot be read or is not JSON.
     UnreadableConfig,
@@ -72,7 +82,7 @@ impl Exit {
     pub fn code(self) -> u8 {
         match self {
             Self::Success => 0,
-            Self::InvalidConfig => 1,
+            Self::InvalidConfig | Self::PartialSuccess => 1,
             Self::Failure => 2,
             Self::UnreadableConfig => 3,
             Self::BadCommandLine => 4,

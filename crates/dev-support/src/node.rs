@@ -327,6 +327,20 @@ impl TestNode {
         url
     }
 
+    /// Runs recovery (`--recover`) in-process on the node's P2P listener until it ends, as
+    /// `p2p-node --recover` does; the P2P service must not be running. Returns the report (its
+    /// [`tm_manager::recovery::RecoveryReport::result`] is what the binary exits with).
+    pub fn recover(&mut self) -> tm_manager::recovery::RecoveryReport {
+        assert!(
+            !self.is_running(Service::P2p),
+            "stop the P2P service of {} before recovering",
+            self.name
+        );
+        let listener = self.listener(Service::P2p);
+        runtime::run(p2p_node::recover(self.config.clone(), listener))
+            .unwrap_or_else(|e| panic!("recovery of {} did not start: {e}", self.name))
+    }
+
     /// Whether `service` itself (not a replica) is serving.
     pub fn is_running(&self, service: Service) -> bool {
         self.running.iter().any(|i| i.is(service))
@@ -338,6 +352,15 @@ impl TestNode {
         let (stopping, keep) = std::mem::take(&mut self.running)
             .into_iter()
             .partition(|i| i.is(service));
+        self.running = keep;
+        stop_all(stopping);
+    }
+
+    /// Stops every replica of `service` (see [`TestNode::start_replica`]).
+    pub fn stop_replicas(&mut self, service: Service) {
+        let (stopping, keep) = std::mem::take(&mut self.running)
+            .into_iter()
+            .partition(|i| i.replica && i.services.contains(&service));
         self.running = keep;
         stop_all(stopping);
     }

@@ -253,6 +253,9 @@ pub enum Started {
     /// The command line asked for a one-off job that is done (e.g. `--migrate-only`); the
     /// text says what was done.
     Done(String),
+    /// A one-off job that ran its course with this exit status (e.g. `--recover`); the text
+    /// says how it went and what to do next.
+    Finished(Exit, String),
 }
 
 /// A binary's `main`: parses Tessera's command line, starts logging, loads and validates the
@@ -273,7 +276,7 @@ where
     };
     tm_config::cli::init_logging(cli.json_logs);
     match run(cli, profile, start).await {
-        Ok(()) => Exit::Success.into(),
+        Ok(exit) => exit.into(),
         Err(e) => {
             eprintln!("ERROR: {e}");
             e.exit().into()
@@ -281,7 +284,7 @@ where
     }
 }
 
-async fn run<F, Fut>(cli: Cli, profile: Profile, start: F) -> Result<(), StartError>
+async fn run<F, Fut>(cli: Cli, profile: Profile, start: F) -> Result<Exit, StartError>
 where
     F: FnOnce(Cli, Config) -> Fut,
     Fut: Future<Output = Result<Started, StartError>>,
@@ -296,14 +299,18 @@ where
         use std::io::Write as _;
         // A closed pipe (`--dump-config | head`) is not an error worth a panic.
         let _ = writeln!(std::io::stdout(), "{}", config.to_redacted_json());
-        return Ok(());
+        return Ok(Exit::Success);
     }
     let pidfile = cli.pidfile.clone();
     let running = match start(cli, config).await? {
         Started::Serving(running) => running,
         Started::Done(what) => {
             println!("{what}");
-            return Ok(());
+            return Ok(Exit::Success);
+        }
+        Started::Finished(exit, what) => {
+            println!("{what}");
+            return Ok(exit);
         }
     };
     if let Some(pidfile) = pidfile {
@@ -315,5 +322,6 @@ where
     running
         .wait()
         .await
+        .map(|()| Exit::Success)
         .map_err(|e| StartError::failure(e.to_string()))
 }

@@ -10,6 +10,7 @@ mod error;
 pub mod groups;
 pub mod party;
 pub mod push;
+pub mod recovery;
 pub mod resend;
 mod settings;
 pub mod transaction;

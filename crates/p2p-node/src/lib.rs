@@ -15,6 +15,7 @@ use serde::Deserialize;
 use tm_client::p2p::{
     PushBatchRequest, ResendBatchRequest, ResendBatchResponse, ResendType, OCTET_STREAM,
 };
+use tm_config::cli::Exit;
 use tm_config::{AppType, Config};
 use tm_core::partyinfo::{normalise_party_url, PartyInfo};
 use tm_core::privacy_group::PrivacyGroupRecord;
@@ -22,7 +23,7 @@ use tm_core::version::{parse_header_values, VERSION_HEADER};
 use tm_core::{PayloadCodec, PublicKey, TxHash};
 use tm_http::limits;
 use tm_http::ApiError;
-use tm_http::{Listener, Running, StartError};
+use tm_http::{Listener, Running, StartError, Started};
 use tm_manager::Node;
 use tm_service::Service;
 
@@ -40,29 +41,94 @@ pub async fn start(config: Config, listener: Listener) -> Result<Running, StartE
     Ok(service.serve("p2p", listener, routes)?.with_task(discovery))
 }
 
+/// Runs recovery (`--recover`, docs/operations.md "Recovering a node"): serves the
+/// recovery-mode P2P routes of `config` on `listener` with discovery beside them, asks every
+/// peer to resend, moves what arrived into the database, stops serving and reports. The
+/// caller exits with [`tm_manager::recovery::RecoveryResult::code`] of
+/// [`tm_manager::recovery::RecoveryReport::result`].
+pub async fn recover(
+    config: Config,
+    listener: Listener,
+) -> Result<tm_manager::recovery::RecoveryReport, StartError> {
+    let service = Service::build(AppType::P2P, config).await?;
+    let node = service.node().clone();
+    let discovery = tokio::spawn(node.clone().run_discovery());
+    let running = service
+        .serve("p2p", listener, recovery_routes(&node))?
+        .with_task(discovery);
+    tracing::info!("recovery mode: serving P2P only");
+    let report = node.recover().await;
+    running.stop().await;
+    Ok(report)
+}
+
+/// [`recover`] as a binary's `--recover` ends: the exit status of the result and a summary
+/// that says what to do next.
+pub async fn run_recovery(config: Config, listener: Listener) -> Result<Started, StartError> {
+    use tm_manager::recovery::RecoveryResult;
+    let report = recover(config, listener).await?;
+    let (exit, next) = match report.result() {
+        RecoveryResult::Success => (Exit::Success, "start the node normally"),
+        RecoveryResult::PartialSuccess => (
+            Exit::PartialSuccess,
+            "some transactions are missing: fix what the log names (a peer down, a refused \
+             payload) and run --recover again; it is safe to repeat",
+        ),
+        RecoveryResult::Failure => (
+            Exit::Failure,
+            "nothing was recovered: check the log, the peers and the database, then run \
+             --recover again",
+        ),
+    };
+    Ok(Started::Finished(exit, format!("{report}\nnext: {next}")))
+}
+
 /// The P2P routes for `node`, ready for [`tm_service::Service::serve`].
 pub fn routes(node: &Node) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
+    routes_of(node, Mode::Normal)
+}
+
+/// The P2P routes of a node in recovery mode (Tessera's `RecoveryResource`): party info,
+/// `/pushBatch` into the staging tables, and `/push` of standard-private payloads only.
+pub fn recovery_routes(node: &Node) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
+    routes_of(node, Mode::Recovery)
+}
+
+/// Which P2P resources a node serves (docs/protocol.md §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Everything but `/pushBatch`.
+    Normal,
+    /// Party info, `/push` (standard private only) and `/pushBatch`.
+    Recovery,
+}
+
+fn routes_of(node: &Node, mode: Mode) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
     let whitelist = Whitelist::from_peers(&node.settings().configured_peers);
     let enabled = node.settings().use_white_list;
     move |cfg: &mut web::ServiceConfig| {
         // Bodies are read innermost, after the whitelist and the content type have been
         // checked (docs/security.md, "Limits on requests").
+        let scope = web::scope("")
+            .wrap(from_fn(limits::scope_guard))
+            .wrap(from_fn(octet_stream_only))
+            .wrap(Condition::new(enabled, from_fn(whitelist::check)))
+            .route("/partyinfo", web::post().to(post_party_info))
+            .route("/partyinfo", web::get().to(get_party_info))
+            .route("/partyinfo/validate", web::post().to(validate));
+        let scope = match mode {
+            Mode::Normal => scope
+                .route("/push", web::post().to(push))
+                .route("/resend", web::post().to(resend))
+                .route("/resendBatch", web::post().to(resend_batch))
+                .route("/pushPrivacyGroup", web::post().to(push_privacy_group)),
+            Mode::Recovery => scope
+                .route("/push", web::post().to(push_in_recovery))
+                .route("/pushBatch", web::post().to(push_batch)),
+        };
         cfg.app_data(web::Data::new(whitelist.clone()))
             .app_data(web::Data::new(limits::GuardInScope))
-            .service(
-                web::scope("")
-                    .wrap(from_fn(limits::scope_guard))
-                    .wrap(from_fn(octet_stream_only))
-                    .wrap(Condition::new(enabled, from_fn(whitelist::check)))
-                    .route("/partyinfo", web::post().to(post_party_info))
-                    .route("/partyinfo", web::get().to(get_party_info))
-                    .route("/partyinfo/validate", web::post().to(validate))
-                    .route("/push", web::post().to(push))
-                    .route("/resend", web::post().to(resend))
-                    .route("/resendBatch", web::post().to(resend_batch))
-                    .route("/pushBatch", web::post().to(push_batch))
-                    .route("/pushPrivacyGroup", web::post().to(push_privacy_group)),
-            );
+            .service(scope);
     }
 }
 
@@ -211,20 +277,39 @@ async fn validate(node: web::Data<Node>, body: web::Bytes) -> Result<HttpRespons
     Ok(HttpResponse::Ok().content_type("text/plain").body(answer))
 }
 
+/// A pushed payload, decoded with the codec the caller's versions pick.
+fn pushed_payload(req: &HttpRequest, body: &[u8]) -> Result<tm_core::EncodedPayload, ApiError> {
+    let versions = caller_versions(req);
+    let codec = PayloadCodec::preferred_for(versions.iter().map(String::as_str));
+    codec
+        .decode(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid {codec} payload: {e}")))
+}
+
+fn pushed(hash: &TxHash) -> HttpResponse {
+    HttpResponse::Created()
+        .content_type("text/plain")
+        .body(hash.to_base64())
+}
+
 async fn push(
     node: web::Data<Node>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let versions = caller_versions(&req);
-    let codec = PayloadCodec::preferred_for(versions.iter().map(String::as_str));
-    let payload = codec
-        .decode(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid {codec} payload: {e}")))?;
-    let (hash, _) = node.receive_push(payload).await?;
-    Ok(HttpResponse::Created()
-        .content_type("text/plain")
-        .body(hash.to_base64()))
+    let (hash, _) = node.receive_push(pushed_payload(&req, &body)?).await?;
+    Ok(pushed(&hash))
+}
+
+/// Recovery-mode `/push`: standard-private payloads only (403 otherwise).
+async fn push_in_recovery(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let payload = pushed_payload(&req, &body)?;
+    let (hash, _) = node.receive_push_in_recovery(payload).await?;
+    Ok(pushed(&hash))
 }
 
 /// `POST /resend` as received: `type` is read as text so that a wrong value is a 400.
@@ -280,10 +365,9 @@ async fn resend_batch(
     Ok(HttpResponse::Ok().json(ResendBatchResponse { total }))
 }
 
-/// `POST /pushBatch`: the payloads a peer resends to us in answer to our `/resendBatch`,
-/// always LEGACY. Tessera serves it only in recovery mode and stages the payloads; we serve it
-/// always and store them as pushes, all or nothing: every entry must decode and pass the push
-/// checks, and all are stored in one database transaction.
+/// `POST /pushBatch` (recovery mode only, as in Tessera): the payloads a peer resends to us in
+/// answer to our `/resendBatch`, always LEGACY, staged all or nothing: every entry must decode
+/// and be storable, and all are staged in one database transaction.
 async fn push_batch(
     node: web::Data<Node>,
     body: web::Json<PushBatchRequest>,
@@ -293,12 +377,15 @@ async fn push_batch(
         .iter()
         .enumerate()
         .map(|(i, bytes)| {
-            PayloadCodec::Legacy.decode(bytes).map_err(|e| {
-                ApiError::bad_request(format!("invalid LEGACY payload at index {i}: {e}"))
-            })
+            PayloadCodec::Legacy
+                .decode(bytes)
+                .map(|payload| (bytes.clone(), payload))
+                .map_err(|e| {
+                    ApiError::bad_request(format!("invalid LEGACY payload at index {i}: {e}"))
+                })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    node.receive_push_batch(payloads).await?;
+    node.stage_push_batch(payloads).await?;
     Ok(HttpResponse::Ok().finish())
 }
 

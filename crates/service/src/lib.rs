@@ -5,7 +5,8 @@
 //! Each service library has `start(config, listener)`, built on [`Service::build`] and
 //! [`Service::serve`]; tests and the xtask call it in-process on a listener bound to port 0.
 //! Each binary's `main` is [`main`] around that function: Tessera's command line (`-configfile`,
-//! `-o/--override`, `-pidfile`, `--dump-config`, `--migrate-only`) and its exit codes.
+//! `-o/--override`, `-pidfile`, `--dump-config`, `--migrate-only`, `--recover`) and its exit
+//! codes.
 
 use std::ffi::OsString;
 use std::future::Future;
@@ -226,7 +227,8 @@ pub fn listen_address(config: &Config, app: &AppType) -> Result<Listen, String> 
 
 /// A node binary's `main`: Tessera's command line and exit codes around `start`, which gets
 /// the loaded config and the listener of `app`'s server entry. `--migrate-only` creates or
-/// upgrades the tables and exits instead.
+/// upgrades the tables and exits instead; `--recover` is refused (only the P2P service
+/// recovers: [`main_with_recovery`]).
 pub async fn main<F, Fut>(
     app: AppType,
     args: impl IntoIterator<Item = OsString>,
@@ -235,6 +237,29 @@ pub async fn main<F, Fut>(
 where
     F: FnOnce(Config, Listener) -> Fut,
     Fut: Future<Output = Result<Running, StartError>>,
+{
+    main_with_recovery(app, args, start, |_, _| async {
+        Err(StartError::config(
+            "--recover is for the P2P service: run it with p2p-node or tessera".to_owned(),
+        ))
+    })
+    .await
+}
+
+/// [`main`] for the binaries that serve P2P (`p2p-node`, `tessera`): with `--recover`,
+/// `recover` gets the config and the P2P listener instead of `start`, runs recovery and says
+/// how the process ends ([`Started::Finished`]).
+pub async fn main_with_recovery<F, Fut, R, RFut>(
+    app: AppType,
+    args: impl IntoIterator<Item = OsString>,
+    start: F,
+    recover: R,
+) -> ExitCode
+where
+    F: FnOnce(Config, Listener) -> Fut,
+    Fut: Future<Output = Result<Running, StartError>>,
+    R: FnOnce(Config, Listener) -> RFut,
+    RFut: Future<Output = Result<Started, StartError>>,
 {
     tm_http::serve::main(args, Profile::Node, |cli, config| async move {
         if config.server(app.clone()).is_none() {
@@ -250,6 +275,10 @@ where
             return Ok(Started::Done(
                 "migrations applied: the database tables are up to date".into(),
             ));
+        }
+        if cli.recover {
+            let listener = listen(&config, &AppType::P2P)?;
+            return recover(config, listener).await;
         }
         let listener = listen(&config, &app)?;
         Ok(Started::Serving(start(config, listener).await?))

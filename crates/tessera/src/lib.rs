@@ -43,18 +43,25 @@ impl Mode {
 /// The interfaces the launcher runs when the config has them.
 pub const APPS: [AppType; 3] = [AppType::P2P, AppType::Q2T, AppType::ThirdParty];
 
-/// Runs every configured interface in this process until it is stopped; returns the exit
-/// status (Tessera's codes).
+/// Runs every configured interface in this process until it is stopped (with `--recover`,
+/// recovers the node's transactions from its peers and ends); returns the exit status
+/// (Tessera's codes).
 pub async fn run(args: Vec<OsString>) -> ExitCode {
-    tm_service::main(AppType::P2P, args, |config, p2p| async move {
-        let mut listeners = vec![(AppType::P2P, p2p)];
-        for app in &APPS[1..] {
-            if config.server(app.clone()).is_some() {
-                listeners.push((app.clone(), tm_service::listen(&config, app)?));
+    tm_service::main_with_recovery(
+        AppType::P2P,
+        args,
+        |config, p2p| async move {
+            let mut listeners = vec![(AppType::P2P, p2p)];
+            for app in &APPS[1..] {
+                if config.server(app.clone()).is_some() {
+                    listeners.push((app.clone(), tm_service::listen(&config, app)?));
+                }
             }
-        }
-        start(config, listeners).await
-    })
+            start(config, listeners).await
+        },
+        // Recovery mode serves P2P only, as Tessera's does.
+        p2p_node::run_recovery,
+    )
     .await
 }
 

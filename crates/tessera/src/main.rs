@@ -3,6 +3,8 @@
 //! - `tessera -configfile tessera.json [-o path=value]... [-pidfile file]` runs every configured
 //!   interface (P2P, Q2T, ThirdParty) in one process, with discovery.
 //! - `tessera -keygen -filename a,b [-keygenconfig argon.json]` writes key pairs.
+//! - `tessera -configfile tessera.json --recover` (`-r`) recovers the node's transactions from
+//!   its peers, serving P2P only, and exits 0 (all), 1 (partly) or 2 (failed).
 //! - `tessera version` prints the version.
 
 use std::process::ExitCode;

@@ -454,12 +454,13 @@ fn bodies_beyond_the_memory_budget_wait_for_their_turn() {
     node.start(Service::P2p);
     let port = p2p_port(&node);
 
-    // An empty batch padded with whitespace, declared at nearly the whole budget.
+    // A JSON body padded with whitespace, declared at nearly the whole budget (a batch resend
+    // request without a key: answered 400 once it is read).
     let holder_len = budget - 10_000;
     let batch = br#"{"encodedPayloads":[]}"#;
     let mut holder = connect(
         port,
-        &head("POST", "/pushBatch", "application/json", holder_len),
+        &head("POST", "/resendBatch", "application/json", holder_len),
     );
     holder.write_all(batch).expect("the start of the body");
     let holding = budget - holder_len;
@@ -496,7 +497,7 @@ fn bodies_beyond_the_memory_budget_wait_for_their_turn() {
         .write_all(&vec![b' '; holder_len - batch.len()])
         .expect("the rest of the body");
     let answer = read_answer(&mut holder);
-    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.status, 400, "{answer:?}");
     waiting
         .set_read_timeout(Some(Duration::from_secs(20)))
         .expect("read timeout");

@@ -177,10 +177,44 @@ fn garbage_is_refused_with_a_reason_and_changes_nothing() {
     assert_eq!(stored_count(&node), 2);
 }
 
+/// A node serving the recovery-mode P2P routes with discovery (without running recovery
+/// itself, so what peers push stays staged).
+fn in_recovery_mode(name: &str, peers: &[String]) -> tm_dev_support::TestNode {
+    let mut node = tm_dev_support::TestNode::new(name, 1, peers);
+    node.start_with(&[Service::P2p], |config, mut listeners| async move {
+        let (_, listener) = listeners.remove(0);
+        let service = tm_service::Service::build(tm_config::AppType::P2P, config).await?;
+        let discovery = tokio::spawn(service.node().clone().run_discovery());
+        Ok(service
+            .serve("p2p", listener, p2p_node::recovery_routes(service.node()))?
+            .with_task(discovery))
+    });
+    node
+}
+
+fn post_json(url: &str, path: &str, body: &str) -> (u16, String) {
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{url}{}", path.trim_start_matches('/')))
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .expect("an answer");
+    (
+        response.status().as_u16(),
+        response.text().unwrap_or_default(),
+    )
+}
+
 #[test]
-fn a_push_batch_stores_every_payload_or_none() {
-    let node = p2p_node("batch", &[]);
+fn push_batch_is_served_in_recovery_mode_only_and_stages_all_or_nothing() {
+    // Normal mode: Tessera serves no /pushBatch.
+    let normal = p2p_node("batch-normal", &[]);
+    let (status, _) = post_json(&normal.p2p_url(), "/pushBatch", r#"{"encodedPayloads":[]}"#);
+    assert_eq!(status, 404);
+
+    let node = in_recovery_mode("batch-recovery", &[]);
     let url = node.p2p_url();
+    let store = crate::support::store_of(&node);
     let ours = node.keys[0].public.clone();
     let first = pushed_to(&ours, b"batch one");
     let second = pushed_to(&ours, b"batch two");
@@ -195,46 +229,85 @@ fn a_push_batch_stores_every_payload_or_none() {
         }) => assert!(body.contains("index 1"), "{body}"),
         other => panic!("expected 400, got {other:?}"),
     }
-    assert_eq!(stored_count(&node), 0, "a bad entry stores nothing");
+    assert!(
+        store.staging_counts().expect("counts").is_empty(),
+        "a bad entry stages nothing"
+    );
+    // An entry that decodes but that no node could ever decrypt (no cipher text) is refused
+    // as a push of it would be.
+    let undecryptable = tm_core::EncodedPayload {
+        cipher_text: Vec::new(),
+        ..second.clone()
+    };
+    let bad = tm_client::p2p::PushBatchRequest {
+        encoded_payloads: vec![legacy(&first), legacy(&undecryptable)],
+    };
+    match block_on(client().push_batch(&url, &bad)) {
+        Err(ClientError::Status {
+            status: 400, body, ..
+        }) => assert!(
+            body.contains("index 1") && body.contains("cipher text"),
+            "{body}"
+        ),
+        other => panic!("expected 400, got {other:?}"),
+    }
+    assert!(
+        store.staging_counts().expect("counts").is_empty(),
+        "nothing staged"
+    );
 
     let good = tm_client::p2p::PushBatchRequest {
         encoded_payloads: vec![legacy(&first), legacy(&second)],
     };
-    block_on(client().push_batch(&url, &good)).expect("batch stored");
-    assert_eq!(stored_count(&node), 2);
-    let resent = resend_individual(&url, &ours, &second.hash()).expect("resent");
-    assert_eq!(
-        PayloadCodec::Legacy.decode(&resent).expect("decodes"),
-        second
-    );
-
-    // Every entry decodes, but the last conflicts with a transaction held (same hash, another
-    // nonce): refused as a push of it would be, and the new entry before it is not kept.
-    let third = pushed_to(&ours, b"batch three");
-    let conflicting = tm_core::EncodedPayload {
-        cipher_text_nonce: tm_core::payload::Nonce(vec![7; 24]),
-        ..first.clone()
-    };
-    let refused = tm_client::p2p::PushBatchRequest {
-        encoded_payloads: vec![legacy(&third), legacy(&conflicting)],
-    };
-    match block_on(client().push_batch(&url, &refused)) {
-        Err(ClientError::Status {
-            status: 500, body, ..
-        }) => assert!(body.contains("Invalid existing transaction"), "{body}"),
-        other => panic!("expected 500, got {other:?}"),
-    }
+    block_on(client().push_batch(&url, &good)).expect("batch staged");
+    assert_eq!(store.staging_counts().expect("counts").payloads, 2);
     assert_eq!(
         stored_count(&node),
-        2,
-        "nothing of the refused batch is stored"
+        0,
+        "staged, not stored: recovery moves them"
     );
-    assert!(
-        resend_individual(&url, &ours, &third.hash()).is_err(),
-        "the first entry was rolled back"
-    );
-    let held = resend_individual(&url, &ours, &first.hash()).expect("still held");
-    assert_eq!(PayloadCodec::Legacy.decode(&held).expect("decodes"), first);
+    let staged = store.staging_page(None, 10).expect("staged rows");
+    assert!(staged.iter().any(|row| row.payload == legacy(&second)));
+
+    // Recovery mode serves no resend (Tessera's RecoveryResource has none).
+    let (status, _) = post_json(&url, "/resendBatch", r#"{"publicKey":"AAAA"}"#);
+    assert_eq!(status, 404);
+    let (status, _) = post_json(&url, "/resend", r#"{"type":"ALL","publicKey":"AAAA"}"#);
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn recovery_mode_push_takes_standard_private_payloads_only() {
+    let node = in_recovery_mode("push-recovery", &[]);
+    let url = node.p2p_url();
+    let ours = node.keys[0].public.clone();
+    let sender = tm_core::KeyPair::generate().expect("key");
+    let protected = Keyring::new(vec![sender.clone()])
+        .encrypt_payload(
+            b"protected",
+            &sender.public,
+            &[ours.clone(), sender.public.clone()],
+            &PrivacyMetadata {
+                privacy_mode: tm_core::PrivacyMode::PartyProtection,
+                ..PrivacyMetadata::default()
+            },
+        )
+        .expect("encrypted")
+        .for_recipient(&ours)
+        .expect("our copy");
+    match block_on(client().push(&url, &protected, PayloadCodec::Legacy)) {
+        Err(ClientError::Status {
+            status: 403, body, ..
+        }) => assert_eq!(
+            body,
+            "Transactions with enhanced privacy are not accepted during recovery mode"
+        ),
+        other => panic!("expected 403, got {other:?}"),
+    }
+    assert_eq!(stored_count(&node), 0);
+    block_on(client().push(&url, &pushed_to(&ours, b"plain"), PayloadCodec::Legacy))
+        .expect("a standard push is stored");
+    assert_eq!(stored_count(&node), 1);
 }
 
 #[test]
@@ -242,7 +315,8 @@ fn resend_batch_pushes_a_recipients_transactions_to_its_node() {
     let mut a = tm_dev_support::TestNode::new("resend-a", 1, &[]);
     a.start(Service::P2p);
     let a_url = a.p2p_url();
-    let b = p2p_node("resend-b", std::slice::from_ref(&a_url));
+    // B recovers: its /pushBatch stages what A resends.
+    let b = in_recovery_mode("resend-b", std::slice::from_ref(&a_url));
     let b_url = b.p2p_url();
     let b_key = b.keys[0].public.clone();
     assert!(
@@ -270,10 +344,15 @@ fn resend_batch_pushes_a_recipients_transactions_to_its_node() {
     };
     let answer = block_on(client().resend_batch(&a_url, &request)).expect("resend batch");
     assert_eq!(answer.total, 1);
-    assert_eq!(stored_count(&b), 1);
-    let on_b = resend_individual(&b_url, &b_key, &sent.hash()).expect("B holds it");
+    let staged = crate::support::store_of(&b)
+        .staging_page(None, 10)
+        .expect("staged rows");
+    assert_eq!(staged.len(), 1);
+    assert_eq!(staged[0].hash, sent.hash().to_base64());
     assert_eq!(
-        PayloadCodec::Legacy.decode(&on_b).expect("decodes"),
+        PayloadCodec::Legacy
+            .decode(&staged[0].payload)
+            .expect("decodes"),
         sent.for_recipient(&b_key).expect("B's copy")
     );
 }

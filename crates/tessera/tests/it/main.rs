@@ -5,3 +5,4 @@
 mod handover;
 mod keygen;
 mod node;
+mod recovery;
