@@ -1,9 +1,12 @@
-//! `POST /pushBatch` over the route's whole path: the JSON body (`PushBatchRequest`, as
-//! actix's `web::Json` reads it), every entry decoded as LEGACY (one that does not is a 400
-//! naming its index), then `Node::receive_push_batch`: each entry through the push checks in
-//! dependency order, all stored in one database transaction, against the seeded rows.
+//! `POST /pushBatch` of a recovering node over its whole path: the JSON body
+//! (`PushBatchRequest`, as actix's `web::Json` reads it), every entry decoded as LEGACY (one
+//! that does not is a 400 naming its index), `Node::stage_push_batch` (the route: all entries
+//! staged in one transaction, or none), then what recovery's move does with a page of staged
+//! payloads, `Node::receive_push_batch`: each entry through the push checks in dependency
+//! order, all stored in one database transaction, against the seeded rows.
 //!
-//! Invariants, for any input: no panic; all or nothing: a refused batch changed no row (every
+//! Invariants, for any input: no panic; staging is all or nothing (a refused batch stages no
+//! row, an accepted one stages one row per entry); the move is all or nothing: a refused batch changed no row (every
 //! entry's row and the row count are as before); an accepted batch has one outcome per entry,
 //! and every entry whose outcome is `Stored` left a row that passes `tm_fuzz::assert_stored`,
 //! while an `Ignored` entry whose hash no other entry shares left its row as it was.
@@ -53,6 +56,22 @@ fuzz_target!(
                 return;
             };
             let store = cx.store();
+            let node = cx.node(tm_fuzz::Variant { enhancements: true, no_discovery: false });
+            // The route in recovery mode: staged, all or nothing.
+            let raw: Vec<(Vec<u8>, EncodedPayload)> = request
+                .encoded_payloads
+                .iter()
+                .cloned()
+                .zip(payloads.iter().cloned())
+                .collect();
+            let staged = cx.block_on(node.stage_push_batch(raw));
+            let counts = store.staging_counts().expect("staging counts");
+            match staged {
+                Ok(()) => assert_eq!(counts.payloads, payloads.len() as u64, "one staged row per entry"),
+                Err(_) => assert!(counts.is_empty(), "a refused batch staged a row"),
+            }
+            store.clear_staging().expect("staging emptied");
+            // Recovery's move of those payloads.
             let hashes: Vec<_> = payloads.iter().map(EncodedPayload::hash).collect();
             let rows = || -> Vec<_> {
                 hashes
@@ -62,7 +81,6 @@ fuzz_target!(
             };
             let before = rows();
             let count = store.count_payloads().expect("count");
-            let node = cx.node(tm_fuzz::Variant { enhancements: true, no_discovery: false });
             let result = cx.block_on(node.receive_push_batch(payloads.clone()));
             let after = rows();
             match result {

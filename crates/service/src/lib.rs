@@ -238,12 +238,8 @@ where
     F: FnOnce(Config, Listener) -> Fut,
     Fut: Future<Output = Result<Running, StartError>>,
 {
-    main_with_recovery(app, args, start, |_, _| async {
-        Err(StartError::config(
-            "--recover is for the P2P service: run it with p2p-node or tessera".to_owned(),
-        ))
-    })
-    .await
+    type NoRecovery = fn(Config, Listener) -> std::future::Ready<Result<Started, StartError>>;
+    run_main(app, args, start, None::<NoRecovery>).await
 }
 
 /// [`main`] for the binaries that serve P2P (`p2p-node`, `tessera`): with `--recover`,
@@ -254,6 +250,21 @@ pub async fn main_with_recovery<F, Fut, R, RFut>(
     args: impl IntoIterator<Item = OsString>,
     start: F,
     recover: R,
+) -> ExitCode
+where
+    F: FnOnce(Config, Listener) -> Fut,
+    Fut: Future<Output = Result<Running, StartError>>,
+    R: FnOnce(Config, Listener) -> RFut,
+    RFut: Future<Output = Result<Started, StartError>>,
+{
+    run_main(app, args, start, Some(recover)).await
+}
+
+async fn run_main<F, Fut, R, RFut>(
+    app: AppType,
+    args: impl IntoIterator<Item = OsString>,
+    start: F,
+    recover: Option<R>,
 ) -> ExitCode
 where
     F: FnOnce(Config, Listener) -> Fut,
@@ -277,6 +288,11 @@ where
             ));
         }
         if cli.recover {
+            let Some(recover) = recover else {
+                return Err(StartError::config(
+                    "--recover is for the P2P service: run it with p2p-node or tessera",
+                ));
+            };
             let listener = listen(&config, &AppType::P2P)?;
             return recover(config, listener).await;
         }

@@ -461,6 +461,34 @@ fn for_recipient_in_psv_mode_keeps_every_key_with_the_recipient_first() {
 }
 
 #[test]
+fn the_sender_opens_a_psv_copy_rebuilt_from_a_recipient() {
+    // Recovery gives the sender of a PSV transaction a recipient's copy: every key, the
+    // recipient's first, and only the recipient's box. The sender opens it with that box.
+    let file = load("payloads/derived-end-to-end-vectors.json");
+    let Parties { a, b, c } = parties(&file);
+    let metadata = PrivacyMetadata {
+        privacy_mode: PrivacyMode::PrivateStateValidation,
+        exec_hash: b"exec".to_vec(),
+        ..PrivacyMetadata::default()
+    };
+    let recipients = [b.public.clone(), c.public.clone(), a.public.clone()];
+    let payload = Keyring::new(vec![a.clone()])
+        .encrypt_payload(b"psv rebuilt", &a.public, &recipients, &metadata)
+        .expect("encrypts");
+    let rebuilt = payload.for_recipient(&c.public).expect("C's copy");
+    assert_eq!(
+        Keyring::new(vec![a.clone()])
+            .decrypt(&rebuilt, &a.public)
+            .expect("the sender opens it"),
+        b"psv rebuilt"
+    );
+    // Another key that has no box in it still cannot.
+    assert!(Keyring::new(vec![b.clone()])
+        .decrypt(&rebuilt, &b.public)
+        .is_err());
+}
+
+#[test]
 fn merging_in_psv_mode_moves_the_key_to_the_front() {
     let file = load("payloads/derived-end-to-end-vectors.json");
     let Parties { a, b, c } = parties(&file);

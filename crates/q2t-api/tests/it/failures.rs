@@ -198,3 +198,20 @@ fn garbage_input_gets_tessera_statuses_and_changes_nothing() {
     });
     assert_eq!(stored_count(&pair.a), 0, "garbage must not store anything");
 }
+
+#[test]
+fn recover_is_refused_by_q2t_api() {
+    let node = tm_dev_support::TestNode::new("q2t-recover", 1, &[]);
+    let config = node.write_config();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_q2t-api"))
+        .args(["-configfile", &config.display().to_string(), "--recover"])
+        .current_dir(node.dir.path())
+        .output()
+        .expect("q2t-api runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--recover is for the P2P service"),
+        "{stderr}"
+    );
+}

@@ -387,3 +387,68 @@ fn replicas_on_postgresql_stop_recover_and_start_again() {
     block_on(p2p.resend(&replica_again, &request)).expect("the replica serves it");
     schema.drop_all();
 }
+
+#[test]
+fn the_binary_exits_with_tesseras_recovery_codes() {
+    use std::process::Command;
+
+    // Two nodes; node 2 loses its database and is recovered by the `tessera` binary.
+    let mut nodes = vec![
+        TestNode::new("recover-bin-1", 1, &[]),
+        TestNode::new("recover-bin-2", 1, &[]),
+    ];
+    let (first, second) = (nodes[0].p2p_url(), nodes[1].p2p_url());
+    nodes[0].set_peers(std::slice::from_ref(&second));
+    nodes[1].set_peers(std::slice::from_ref(&first));
+    start(&mut nodes);
+    let to = key(&nodes[1], 0);
+    let from = key(&nodes[0], 0);
+    let sent = send(
+        &nodes[0],
+        &from,
+        &[to],
+        b"for the binary".to_vec(),
+        0,
+        &[],
+        "",
+    );
+    nodes[1].stop(Service::Q2t);
+    nodes[1].stop(Service::P2p);
+    wipe_sqlite(&nodes[1]);
+
+    let run = |node: &TestNode| {
+        let config = node.write_config();
+        Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(["-configfile", &config.display().to_string(), "--recover"])
+            .current_dir(node.dir.path())
+            .output()
+            .expect("tessera runs")
+    };
+    // The P2P port is free while the binary runs (node 2's P2P service is stopped).
+    let out = run(&nodes[1]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("recovery SUCCESS"), "{stdout}");
+    assert!(stdout.contains("next: start the node normally"), "{stdout}");
+    nodes[1].start(Service::P2p).start(Service::Q2t);
+    assert_serves(&nodes[1], std::slice::from_ref(&sent));
+
+    // A node with no peer to ask recovers nothing: exit 2, and the log says why.
+    let mut alone = TestNode::new("recover-bin-alone", 1, &[]);
+    alone.start(Service::P2p);
+    alone.stop(Service::P2p);
+    let out = run(&alone);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("recovery FAILURE"), "{stdout}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no peer to ask"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
