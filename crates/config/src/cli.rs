@@ -7,8 +7,25 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+/// This build's version: one for the whole workspace, answered by `GET /version` and
+/// `/version/distribution` and printed by `--version` (with [`COMPATIBILITY`]).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+macro_rules! compatibility {
+    () => {
+        "wire-compatible with Tessera 24.4 (API versions up to 5.0)"
+    };
+}
+
+/// What this build interoperates with, as `--version` and the README say it.
+pub const COMPATIBILITY: &str = compatibility!();
+
+/// `--version`'s text after the binary's name.
+pub const VERSION_LINE: &str = concat!(env!("CARGO_PKG_VERSION"), ", ", compatibility!());
+
 /// The options every service binary takes.
 #[derive(Debug, Parser)]
+#[command(version = VERSION_LINE)]
 pub struct Cli {
     /// The Tessera config file (`-configfile` is accepted too).
     #[arg(
@@ -99,22 +116,39 @@ impl From<Exit> for std::process::ExitCode {
 /// Parses the command line; on `--help`/`--version` or an error, prints and returns how to
 /// exit (success, or Tessera's 4 for a bad command line).
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, Exit> {
-    Cli::try_parse_from(normalize_args(args)).map_err(|e| {
-        let _ = e.print();
-        if e.use_stderr() {
-            Exit::BadCommandLine
-        } else {
-            Exit::Success
-        }
-    })
+    use clap::{CommandFactory, FromArgMatches};
+    let args = normalize_args(args);
+    // `--version` and usage name the binary that runs (`p2p-node`, `tessera`, ...).
+    let name = args
+        .first()
+        .and_then(|program| std::path::Path::new(program).file_name())
+        .and_then(|name| name.to_str())
+        .unwrap_or("tessera")
+        .to_owned();
+    Cli::command()
+        .name(name)
+        .try_get_matches_from(args)
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+        .map_err(|e| {
+            let _ = e.print();
+            if e.use_stderr() {
+                Exit::BadCommandLine
+            } else {
+                Exit::Success
+            }
+        })
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`), as text or JSON lines.
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), as text (coloured only on a
+/// terminal) or JSON lines.
 pub fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal: a log file or a collector gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = if json {
         builder.json().try_init()

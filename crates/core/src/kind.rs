@@ -31,6 +31,9 @@ pub enum ErrorKind {
     KeyValidation,
     /// The database or the enclave cannot be used right now; retrying may succeed.
     Unavailable,
+    /// A feature the request needs is switched off in the node's config (Tessera answers
+    /// 503, e.g. `GET /groups/resident` without multiple private states).
+    Disabled,
     /// Anything else: a bug, or a failure with no better description.
     Internal,
 }

@@ -45,6 +45,9 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::KeyValidation => StatusCode::INTERNAL_SERVER_ERROR,
         // Tessera's EnclaveNotAvailableException, and a database that cannot be reached.
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        // Tessera's 503 for a feature switched off in the config: the caller's request, not a
+        // failure of ours.
+        ErrorKind::Disabled => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -156,13 +159,99 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let status = self.status();
         let detail = self.detail.as_deref().unwrap_or_default();
-        if status.is_server_error() {
-            tracing::error!(status = status.as_u16(), detail, "{}", self.message);
-        } else {
-            tracing::debug!(status = status.as_u16(), detail, "{}", self.message);
+        // Logged once, at the level of whose doing it is: ours (error), the caller's or a
+        // peer's that Tessera answers with a server status (info), the caller's (debug).
+        match self.kind {
+            ErrorKind::Unavailable | ErrorKind::Internal => {
+                tracing::error!(status = status.as_u16(), detail, "{}", self.message)
+            }
+            ErrorKind::Refused
+            | ErrorKind::KeyValidation
+            | ErrorKind::Disabled
+            | ErrorKind::RecipientOffline => {
+                tracing::info!(status = status.as_u16(), detail, "{}", self.message)
+            }
+            _ => tracing::debug!(status = status.as_u16(), detail, "{}", self.message),
         }
         HttpResponse::build(status)
             .content_type("text/plain")
             .body(self.body().to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Collects what a subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log buffer").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The level an error of `kind` is logged at when it is answered.
+    fn level_of(kind: ErrorKind) -> String {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let _ = ApiError::new(kind, "the message").error_response();
+        });
+        let text = String::from_utf8(captured.0.lock().expect("log").clone()).expect("utf-8");
+        assert_eq!(
+            text.matches("the message").count(),
+            1,
+            "logged once: {text}"
+        );
+        ["ERROR", "INFO", "DEBUG"]
+            .into_iter()
+            .find(|level| text.contains(level))
+            .unwrap_or("none")
+            .to_owned()
+    }
+
+    #[test]
+    fn errors_are_logged_once_at_the_level_of_whose_doing_they_are() {
+        for kind in [ErrorKind::Unavailable, ErrorKind::Internal] {
+            assert_eq!(level_of(kind), "ERROR", "{kind:?}");
+        }
+        // Tessera's server statuses for what a caller or a peer did.
+        for kind in [
+            ErrorKind::Disabled,
+            ErrorKind::Refused,
+            ErrorKind::KeyValidation,
+            ErrorKind::RecipientOffline,
+        ] {
+            assert_eq!(level_of(kind), "INFO", "{kind:?}");
+        }
+        for kind in [
+            ErrorKind::Invalid,
+            ErrorKind::NotFound,
+            ErrorKind::Forbidden,
+            ErrorKind::Unauthorized,
+            ErrorKind::TooLarge,
+            ErrorKind::UnsupportedMediaType,
+        ] {
+            assert_eq!(level_of(kind), "DEBUG", "{kind:?}");
+        }
+        assert_eq!(
+            status_of(ErrorKind::Disabled),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
 }

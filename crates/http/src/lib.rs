@@ -25,5 +25,5 @@ pub use error::{status_of, ApiError};
 pub use listen::{Listen, Listener};
 pub use serve::{Running, StartError, Started};
 
-/// This build's version, served by `GET /version`.
-pub const DISTRIBUTION_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// This build's version, served by `GET /version` (`tm_config::cli::VERSION`).
+pub const DISTRIBUTION_VERSION: &str = tm_config::cli::VERSION;

@@ -84,7 +84,7 @@ impl Classify for ManagerError {
             Self::NotFound(_) => ErrorKind::NotFound,
             Self::KeyValidation(_) => ErrorKind::KeyValidation,
             Self::NodeOffline(_) => ErrorKind::RecipientOffline,
-            Self::FeatureUnavailable(_) => ErrorKind::Unavailable,
+            Self::FeatureUnavailable(_) => ErrorKind::Disabled,
             Self::PushFailed(_) | Self::Internal(_) => ErrorKind::Refused,
             Self::Config(_) | Self::Client(_) => ErrorKind::Internal,
             Self::Enclave(e) => e.kind(),

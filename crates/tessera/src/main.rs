@@ -14,7 +14,7 @@ async fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     match tessera::Mode::of(&args) {
         tessera::Mode::Version => {
-            println!("{}", env!("CARGO_PKG_VERSION"));
+            println!("tessera {}", tm_config::cli::VERSION_LINE);
             tm_config::cli::Exit::Success.into()
         }
         tessera::Mode::Keygen => tessera::keygen::main(&args),

@@ -137,3 +137,33 @@ fn migrate_only_creates_the_tables_services_without_auto_create_need() {
     node.start(Service::P2p);
     assert!(http_ok(&format!("{}readiness", node.p2p_url())));
 }
+
+#[test]
+fn one_version_for_version_endpoints_and_the_command_line() {
+    let expected = format!("tessera {}", tm_config::cli::VERSION_LINE);
+    for flag in ["--version", "version", "-version"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .arg(flag)
+            .output()
+            .expect("runs");
+        assert!(out.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            expected,
+            "{flag}"
+        );
+    }
+    assert!(expected.contains(env!("CARGO_PKG_VERSION")));
+    assert!(expected.contains("Tessera 24.4"));
+
+    let mut node = TestNode::new("version", 1, &[]);
+    node.start(Service::P2p).start(Service::Q2t);
+    for url in [node.p2p_url(), format!("{}/", node.q2t_url())] {
+        for path in ["version", "version/distribution"] {
+            let body = reqwest::blocking::get(format!("{url}{path}"))
+                .and_then(|r| r.text())
+                .expect("GET version");
+            assert_eq!(body, tm_config::cli::VERSION, "{url}{path}");
+        }
+    }
+}

@@ -446,9 +446,12 @@ fn the_binary_exits_with_tesseras_recovery_codes() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{stdout}");
     assert!(stdout.contains("recovery FAILURE"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no peer to ask"), "{stderr}");
+    // A log that is not a terminal gets no colour codes.
+    assert!(stderr.contains("ERROR"), "{stderr}");
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("no peer to ask"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        !stderr.contains('\u{1b}'),
+        "ANSI escapes in a piped log: {stderr:?}"
     );
 }
