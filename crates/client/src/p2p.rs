@@ -298,7 +298,8 @@ impl P2pClient {
                 .collect(),
         };
         let url = join(peer, "/push");
-        let body = self
+        let started = std::time::Instant::now();
+        let answer = self
             .post_binary(
                 self.timeouts.retried(),
                 peer,
@@ -307,7 +308,17 @@ impl P2pClient {
                 &versions,
                 &[200, 201],
             )
-            .await?;
+            .await;
+        let metrics = tm_metrics::metrics();
+        let outcome = match &answer {
+            Ok(_) => "ok",
+            Err(ClientError::Offline { .. }) => "offline",
+            Err(ClientError::Status { .. }) => "refused",
+            Err(_) => "failed",
+        };
+        tm_metrics::Metrics::count(&metrics.peer_pushes, &[peer, outcome]);
+        tm_metrics::Metrics::observe(&metrics.peer_push_duration, &[peer], started.elapsed());
+        let body = answer?;
         let text = String::from_utf8_lossy(&body);
         TxHash::from_base64(text.trim()).map_err(|_| ClientError::Decode {
             url,

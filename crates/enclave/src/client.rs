@@ -13,7 +13,7 @@ use tm_client::retry::{self, is_tls_failure, Failed, Plan, GATEWAY_STATUSES};
 use tm_config::{AppType, Config, PasswordPrompt};
 use tm_core::codec::{decode_legacy, encode_legacy};
 use tm_core::seal::{PrivacyMetadata, RawTransaction};
-use tm_core::{EncodedPayload, PublicKey, TxHash};
+use tm_core::{Classify, EncodedPayload, PublicKey, TxHash};
 
 use crate::api::{self, paths};
 use crate::{Enclave, EnclaveError, Status};
@@ -445,7 +445,8 @@ impl RemoteEnclave {
             attempts: self.attempts,
         };
         let target = format!("{}/{path}", self.base);
-        retry::attempts(&target, request, plan, |request| {
+        let started = std::time::Instant::now();
+        let result = retry::attempts(&target, request, plan, |request| {
             self.try_once(path, request)
         })
         .await
@@ -454,7 +455,14 @@ impl RemoteEnclave {
                 EnclaveError::Unavailable(format!("{reason} (after {number} attempts)"))
             }
             other => other,
-        })
+        });
+        let outcome = tm_metrics::outcome(result.as_ref().err().map(Classify::kind));
+        tm_metrics::Metrics::observe(
+            &tm_metrics::metrics().enclave_call_duration,
+            &[path, &outcome],
+            started.elapsed(),
+        );
+        result
     }
 
     /// One attempt, the answer mapped: 200 is the body; our enclave's 400/404/500 carry a

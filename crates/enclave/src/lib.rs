@@ -102,7 +102,10 @@ pub fn serve_with(
         move || {
             actix_web::App::new()
                 .app_data(app_draining.clone())
+                .app_data(web::Data::new(tm_http::metrics::Metrics::new("enclave")))
+                .wrap(from_fn(tm_http::metrics::track))
                 .wrap(from_fn(tm_http::drain::close_while_draining))
+                .configure(tm_http::metrics::configure)
                 .configure(app.clone())
         },
         listener,

@@ -1,12 +1,11 @@
-//! Request metrics in Prometheus text format (`GET /metrics`).
+//! `GET /metrics`: every metric of the process (`tm_metrics`) in Prometheus text format, plus
+//! this server's body memory budget; and the middleware that times every request.
 //!
 //! Tessera's own `/metrics` lists Jersey MBean counters, which no client parses
-//! (docs/protocol.md §4.8); we count requests and their time per route pattern and status.
-//! Metrics are per process: scrape every instance.
+//! (docs/protocol.md §4.8); the names and labels we export are in docs/operations.md
+//! ("Metrics"). Metrics are per process: scrape every instance.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -16,77 +15,28 @@ use actix_web::{web, Error, HttpRequest, HttpResponse};
 
 use crate::limits::BodyGuard;
 
-/// (method, route pattern, status).
-type SeriesKey = (String, String, u16);
-
-#[derive(Default, Clone, Copy)]
-struct Series {
-    count: u64,
-    seconds: f64,
-}
-
-/// Counters for one app (`p2p`, `q2t`, `thirdparty`, `enclave`).
+/// The app a server serves (`p2p`, `q2t`, `thirdparty`, `enclave`): the `app` label of its
+/// request metrics.
 #[derive(Clone)]
 pub struct Metrics {
     app: &'static str,
-    series: Arc<Mutex<BTreeMap<SeriesKey, Series>>>,
 }
 
 impl Metrics {
-    /// Empty counters for `app`.
+    /// The request metrics of `app`.
     pub fn new(app: &'static str) -> Self {
-        Self {
-            app,
-            series: Arc::default(),
-        }
+        Self { app }
     }
 
-    /// Counts one request. `route` is the matched pattern, so that hashes in paths do not
+    /// Records one request. `route` is the matched pattern, so that hashes in paths do not
     /// create a series each.
-    pub fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = series
-            .entry((method.to_owned(), route.to_owned(), status))
-            .or_default();
-        entry.count += 1;
-        entry.seconds += seconds;
+    pub fn record(&self, method: &str, route: &str, status: u16, elapsed: std::time::Duration) {
+        tm_metrics::Metrics::observe(
+            &tm_metrics::metrics().http_request_duration,
+            &[self.app, method, route, &status.to_string()],
+            elapsed,
+        );
     }
-
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
-        let series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut out = String::new();
-        out.push_str("# HELP tm_http_requests_total HTTP requests served.\n");
-        out.push_str("# TYPE tm_http_requests_total counter\n");
-        for ((method, route, status), s) in series.iter() {
-            let _ = writeln!(
-                out,
-                "tm_http_requests_total{{app=\"{}\",method=\"{method}\",route=\"{}\",status=\"{status}\"}} {}",
-                self.app,
-                escape(route),
-                s.count
-            );
-        }
-        out.push_str("# HELP tm_http_request_seconds_total Time spent serving HTTP requests.\n");
-        out.push_str("# TYPE tm_http_request_seconds_total counter\n");
-        for ((method, route, status), s) in series.iter() {
-            let _ = writeln!(
-                out,
-                "tm_http_request_seconds_total{{app=\"{}\",method=\"{method}\",route=\"{}\",status=\"{status}\"}} {:.6}",
-                self.app,
-                escape(route),
-                s.seconds
-            );
-        }
-        out
-    }
-}
-
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 /// Adds `GET /metrics`; the app must also hold `web::Data<Metrics>` and wrap [`track`].
@@ -95,7 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn serve(metrics: web::Data<Metrics>, req: HttpRequest) -> HttpResponse {
-    let mut text = metrics.render();
+    let mut text = tm_metrics::render();
     if let Some(guard) = req.app_data::<web::Data<BodyGuard>>() {
         text.push_str(&render_body_memory(metrics.app, guard));
     }
@@ -145,7 +95,7 @@ pub async fn track(
             &method,
             &route,
             response.status().as_u16(),
-            started.elapsed().as_secs_f64(),
+            started.elapsed(),
         );
     }
     Ok(response)

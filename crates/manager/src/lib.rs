@@ -8,6 +8,7 @@
 
 mod error;
 pub mod groups;
+mod measure;
 pub mod party;
 pub mod push;
 pub mod recovery;

@@ -471,7 +471,35 @@ impl Node {
                 Ok(report) => tracing::debug!(?report, "party info round"),
                 Err(e) => tracing::warn!("party info round failed: {e}"),
             }
+            if let Err(e) = self.record_party_store().await {
+                tracing::debug!("party store metrics not updated: {e}");
+            }
         }
+    }
+
+    /// Sets the party store gauges (`tm_party_peers`, `tm_party_keys`, `tm_party_candidates`)
+    /// from the database, as every replica sees it.
+    pub async fn record_party_store(&self) -> Result<(), ManagerError> {
+        let peers = self.store.list_peers().await?;
+        let unreachable = peers.iter().filter(|p| p.is_unreachable()).count();
+        let metrics = tm_metrics::metrics();
+        let gauge = |state: &str, n: usize| {
+            metrics
+                .party_peers
+                .with_label_values(&[state])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        };
+        gauge("reachable", peers.len() - unreachable);
+        gauge("unreachable", unreachable);
+        let keys = self.store.list_recipients().await?.len();
+        metrics
+            .party_keys
+            .set(i64::try_from(keys).unwrap_or(i64::MAX));
+        let candidates = self.store.count_candidates().await?;
+        metrics
+            .party_candidates
+            .set(i64::try_from(candidates).unwrap_or(i64::MAX));
+        Ok(())
     }
 
     /// `GET /partyinfo` (JSON): our URL, our peers with their state, every key we know with its

@@ -27,6 +27,21 @@ impl Node {
         &self,
         payload: EncodedPayload,
     ) -> Result<(TxHash, PushOutcome), ManagerError> {
+        let result = self.receive_push_unmeasured(payload).await;
+        let outcome = match &result {
+            Ok((_, PushOutcome::Stored)) => "stored".to_owned(),
+            Ok((_, PushOutcome::Unchanged)) => "unchanged".to_owned(),
+            Ok((_, PushOutcome::Ignored)) => "ignored".to_owned(),
+            Err(_) => crate::measure::outcome(&result),
+        };
+        tm_metrics::Metrics::count(&tm_metrics::metrics().pushes_received, &[&outcome]);
+        result
+    }
+
+    async fn receive_push_unmeasured(
+        &self,
+        payload: EncodedPayload,
+    ) -> Result<(TxHash, PushOutcome), ManagerError> {
         storable(&payload)?;
         let hash = payload.hash();
         let Some(payload) = self

@@ -307,6 +307,7 @@ impl Node {
             keys = keys.len(),
             "recovery: asking peers to resend"
         );
+        let metrics = tm_metrics::metrics();
         for (url, versions) in peers {
             report.peers_asked.push(url.clone());
             let mut ok = true;
@@ -315,6 +316,10 @@ impl Node {
                     Ok(count) => {
                         tracing::info!(%url, key = %key, count, "recovery: peer resent");
                         report.resent += count;
+                        metrics
+                            .recovery_payloads
+                            .with_label_values(&["resent"])
+                            .inc_by(count);
                     }
                     Err(e) => {
                         tracing::warn!(%url, key = %key, "recovery: resend request failed: {e}");
@@ -322,6 +327,8 @@ impl Node {
                     }
                 }
             }
+            let outcome = if ok { "ok" } else { "failed" };
+            tm_metrics::Metrics::count(&metrics.recovery_peers, &[outcome]);
             if !ok {
                 report.peers_failed.push(url);
             }
@@ -391,6 +398,10 @@ impl Node {
         let counts = self.store.staging_counts().await?;
         report.staged = counts.payloads;
         report.ordered = counts.staged;
+        tm_metrics::metrics()
+            .recovery_payloads
+            .with_label_values(&["staged"])
+            .inc_by(counts.payloads);
         if counts.staged < counts.payloads {
             tracing::warn!(
                 unordered = counts.payloads - counts.staged,
@@ -443,6 +454,10 @@ impl Node {
                     Err(e) => {
                         tracing::warn!(hash = %row.hash, "recovery: a staged payload does not decode: {e}");
                         report.refused += 1;
+                        tm_metrics::Metrics::count(
+                            &tm_metrics::metrics().recovery_payloads,
+                            &["refused"],
+                        );
                     }
                 }
             }
@@ -460,6 +475,22 @@ impl Node {
 
     /// Moves one page: all in one transaction when every payload passes, else one by one.
     async fn move_page(&self, page: Vec<(String, EncodedPayload)>, report: &mut RecoveryReport) {
+        let (moved, refused) = (report.moved, report.refused);
+        self.move_page_unmeasured(page, report).await;
+        let counter = &tm_metrics::metrics().recovery_payloads;
+        counter
+            .with_label_values(&["moved"])
+            .inc_by(report.moved - moved);
+        counter
+            .with_label_values(&["refused"])
+            .inc_by(report.refused - refused);
+    }
+
+    async fn move_page_unmeasured(
+        &self,
+        page: Vec<(String, EncodedPayload)>,
+        report: &mut RecoveryReport,
+    ) {
         if page.is_empty() {
             return;
         }

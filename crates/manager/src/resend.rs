@@ -40,6 +40,18 @@ impl Node {
         requester: &PublicKey,
         hash: &TxHash,
     ) -> Result<Vec<u8>, ManagerError> {
+        let resends = &tm_metrics::metrics().resends;
+        crate::measure::counted(resends, &["individual"], async {
+            self.resend_individual_unmeasured(requester, hash).await
+        })
+        .await
+    }
+
+    async fn resend_individual_unmeasured(
+        &self,
+        requester: &PublicKey,
+        hash: &TxHash,
+    ) -> Result<Vec<u8>, ManagerError> {
         let stored = self
             .store
             .find_payload(hash.clone())
@@ -70,6 +82,11 @@ impl Node {
     /// ALL resend: pushes every standard-private transaction `requester` is a party to, to its
     /// node. Returns how many were pushed.
     pub async fn resend_all(&self, requester: &PublicKey) -> Result<usize, ManagerError> {
+        let resends = &tm_metrics::metrics().resends;
+        crate::measure::counted(resends, &["all"], self.resend_all_unmeasured(requester)).await
+    }
+
+    async fn resend_all_unmeasured(&self, requester: &PublicKey) -> Result<usize, ManagerError> {
         let ours = self.enclave.public_keys().await?;
         if ours.contains(requester) {
             return Ok(0);
@@ -98,6 +115,20 @@ impl Node {
     /// sent to its node's `/pushBatch` in LEGACY batches of at most `batch_size` payloads and
     /// [`MAX_BATCH_BYTES`] of JSON (a larger payload goes alone). Returns the count.
     pub async fn resend_batch(
+        &self,
+        requester: &PublicKey,
+        batch_size: Option<i64>,
+    ) -> Result<i64, ManagerError> {
+        let resends = &tm_metrics::metrics().resends;
+        crate::measure::counted(
+            resends,
+            &["batch"],
+            self.resend_batch_unmeasured(requester, batch_size),
+        )
+        .await
+    }
+
+    async fn resend_batch_unmeasured(
         &self,
         requester: &PublicKey,
         batch_size: Option<i64>,

@@ -171,8 +171,8 @@ impl Pools {
         f: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         match self {
-            Self::Sqlite(pool) => f(&mut *pool.get()?),
-            Self::Postgres(pool) => f(&mut *pool.get()?),
+            Self::Sqlite(pool) => f(&mut *measured_get(pool, "sqlite")?),
+            Self::Postgres(pool) => f(&mut *measured_get(pool, "postgresql")?),
         }
     }
 
@@ -235,6 +235,30 @@ impl Pools {
             },
         })
     }
+}
+
+/// A connection from `pool`, with the wait and the pool's state recorded in the process's
+/// metrics (`tm_db_pool_wait_seconds`, `tm_db_pool_connections`).
+fn measured_get<M: diesel::r2d2::ManageConnection>(
+    pool: &Pool<M>,
+    database: &str,
+) -> Result<diesel::r2d2::PooledConnection<M>, diesel::r2d2::PoolError> {
+    let started = std::time::Instant::now();
+    let connection = pool.get();
+    let metrics = tm_metrics::metrics();
+    tm_metrics::Metrics::observe(&metrics.db_pool_wait, &[database], started.elapsed());
+    let state = pool.state();
+    let idle = i64::from(state.idle_connections);
+    let total = i64::from(state.connections);
+    metrics
+        .db_pool_connections
+        .with_label_values(&["in_use"])
+        .set(total - idle);
+    metrics
+        .db_pool_connections
+        .with_label_values(&["idle"])
+        .set(idle);
+    connection
 }
 
 #[cfg(test)]

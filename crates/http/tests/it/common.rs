@@ -91,9 +91,13 @@ async fn common_endpoints_answer_as_tessera_does() {
     let text = metrics.text().await.expect("body");
     assert!(
         text.contains(
-            r#"tm_http_requests_total{app="test",method="GET",route="/upcheck",status="200"} 1"#
+            r#"tm_http_request_duration_seconds_count{app="test",method="GET",route="/upcheck",status="200"} 1"#
         ),
         "{text}"
+    );
+    assert!(
+        text.contains(r#"tm_http_request_duration_seconds_bucket{app="test",method="GET",route="/upcheck",status="200",le="10"} 1"#),
+        "buckets: {text}"
     );
     assert!(
         text.contains(r#"route="/transaction/{hash}",status="404"} 1"#),

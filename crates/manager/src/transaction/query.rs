@@ -45,6 +45,20 @@ impl Node {
         to: Option<PublicKey>,
         raw: bool,
     ) -> Result<Received, ManagerError> {
+        crate::measure::counted(
+            &tm_metrics::metrics().receives,
+            &[],
+            self.receive_unmeasured(hash, to, raw),
+        )
+        .await
+    }
+
+    async fn receive_unmeasured(
+        &self,
+        hash: &TxHash,
+        to: Option<PublicKey>,
+        raw: bool,
+    ) -> Result<Received, ManagerError> {
         if raw {
             return self.receive_raw_table(hash).await;
         }

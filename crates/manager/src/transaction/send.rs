@@ -239,20 +239,26 @@ impl Node {
     /// (`sendTimeout`) fails the call with nothing stored here (copies already pushed stay with
     /// their recipients, as in Tessera).
     pub async fn send(&self, params: SendParams) -> Result<Sent, ManagerError> {
-        if params.payload.is_empty() {
-            return Err(ManagerError::BadRequest("payload is required".into()));
-        }
-        let deadline = Deadline::after(self.settings.send_timeout);
-        let sealed = deadline.bound(self.seal_send(params)).await??;
-        self.distribute_and_store(sealed, deadline).await
+        crate::measure::send(async {
+            if params.payload.is_empty() {
+                return Err(ManagerError::BadRequest("payload is required".into()));
+            }
+            let deadline = Deadline::after(self.settings.send_timeout);
+            let sealed = deadline.bound(self.seal_send(params)).await??;
+            self.distribute_and_store(sealed, deadline).await
+        })
+        .await
     }
 
     /// `/sendsignedtx`: boxes the key of a raw transaction stored by `/storeraw` for the
     /// recipients, pushes it and stores it under the raw hash, as [`Node::send`] does.
     pub async fn send_signed(&self, params: SignedParams) -> Result<Sent, ManagerError> {
-        let deadline = Deadline::after(self.settings.send_timeout);
-        let sealed = deadline.bound(self.seal_signed(params)).await??;
-        self.distribute_and_store(sealed, deadline).await
+        crate::measure::send(async {
+            let deadline = Deadline::after(self.settings.send_timeout);
+            let sealed = deadline.bound(self.seal_signed(params)).await??;
+            self.distribute_and_store(sealed, deadline).await
+        })
+        .await
     }
 
     /// The payload of a send, encrypted for its recipients.

@@ -4,5 +4,6 @@
 
 mod handover;
 mod keygen;
+mod metrics;
 mod node;
 mod recovery;
