@@ -483,7 +483,10 @@ impl P2pClient {
         request: reqwest::RequestBuilder,
         ok: &[u16],
     ) -> Result<Vec<u8>, ClientError> {
+        // Every call names the request it is made for as its parent (docs/operations.md,
+        // "Traces and request ids").
         let request = request
+            .header(tm_trace::HEADER, tm_trace::outgoing())
             .build()
             .map_err(|e| ClientError::from_reqwest(url, &e))?;
         retry::execute(&self.http, url, request, plan, ok).await

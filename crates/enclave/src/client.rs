@@ -412,7 +412,10 @@ impl RemoteEnclave {
     }
 
     async fn get(&self, path: &str) -> Result<Vec<u8>, EnclaveError> {
-        let request = self.http.get(self.url(path)?);
+        let request = self
+            .http
+            .get(self.url(path)?)
+            .header(tm_trace::HEADER, tm_trace::outgoing());
         self.send(path, request).await
     }
 
@@ -421,7 +424,11 @@ impl RemoteEnclave {
         path: &str,
         body: &T,
     ) -> Result<Vec<u8>, EnclaveError> {
-        let request = self.http.post(self.url(path)?).json(body);
+        let request = self
+            .http
+            .post(self.url(path)?)
+            .header(tm_trace::HEADER, tm_trace::outgoing())
+            .json(body);
         self.send(path, request).await
     }
 

@@ -105,6 +105,7 @@ pub fn serve_with(
                 .app_data(web::Data::new(tm_http::metrics::Metrics::new("enclave")))
                 .wrap(from_fn(tm_http::metrics::track))
                 .wrap(from_fn(tm_http::drain::close_while_draining))
+                .wrap(from_fn(tm_http::trace::requests))
                 .configure(tm_http::metrics::configure)
                 .configure(app.clone())
         },

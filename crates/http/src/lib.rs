@@ -20,6 +20,7 @@ pub mod limits;
 pub mod listen;
 pub mod metrics;
 pub mod serve;
+pub mod trace;
 
 pub use error::{status_of, ApiError};
 pub use listen::{Listen, Listener};

@@ -189,6 +189,7 @@ impl Service {
                 .wrap(from_fn(limits::guard))
                 .wrap(from_fn(metrics::track))
                 .wrap(from_fn(drain::close_while_draining))
+                .wrap(from_fn(tm_http::trace::requests))
                 .configure(common::configure)
                 .configure(metrics::configure)
                 .route(READINESS_PATH, web::get().to(readiness::readiness))

@@ -447,12 +447,13 @@ impl Node {
                 .for_recipient(&delivery.key)
                 .map_err(|e| ManagerError::Enclave(e.into()))?;
             let p2p = self.p2p.clone();
-            pushes.spawn(async move {
+            // The pushes are part of the send's trace.
+            pushes.spawn(tm_trace::carried(async move {
                 let codec = delivery.route.codec();
                 p2p.push(&delivery.route.url, &copy, codec)
                     .await
                     .map_err(|e| push_error(&delivery.route.url, e))
-            });
+            }));
         }
         let outcome = loop {
             match deadline.bound(pushes.join_next()).await {

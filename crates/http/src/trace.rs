@@ -1,0 +1,41 @@
+//! One trace per request across our services (`tm_trace`; docs/operations.md, "Traces and
+//! request ids"): the middleware takes the caller's `traceparent`, or starts a trace, and serves
+//! the request in a context of its own, inside a `request` span whose `request_id` (this
+//! server's span id) and `trace_id` every log line of the request carries.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::Error;
+use tm_trace::TraceContext;
+use tracing::Instrument;
+
+/// Middleware (`actix_web::middleware::from_fn(requests)`), outermost on every server.
+pub async fn requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let parent = req
+        .headers()
+        .get(tm_trace::HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(TraceContext::parse);
+    let context = parent.map_or_else(TraceContext::root, |parent| parent.child());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %context.span_id_hex(),
+        trace_id = %context.trace_id_hex(),
+    );
+    let method = req.method().as_str().to_owned();
+    let path = req.path().to_owned();
+    let started = Instant::now();
+    let response = tm_trace::scope(context, next.call(req))
+        .instrument(span.clone())
+        .await?;
+    let status = response.status().as_u16();
+    let elapsed_ms = started.elapsed().as_millis();
+    span.in_scope(|| tracing::debug!(%method, %path, status, elapsed_ms, "served"));
+    Ok(response)
+}
