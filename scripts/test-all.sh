@@ -33,6 +33,9 @@ bash deploy/k8s/check.sh
 step "cargo test"
 cargo test --workspace
 
+step "H2 migration: real H2 jar from Maven Central, dump, import-h2 into SQLite and PostgreSQL"
+bash scripts/h2-roundtrip.sh
+
 step "local cluster (the README's main job): up, send, status, down"
 cluster_dir=target/ci-cluster
 trap 'cargo xtask cluster down --dir "$cluster_dir" >/dev/null 2>&1 || true' EXIT

@@ -15,6 +15,7 @@
 mod async_store;
 mod db;
 mod error;
+pub mod h2_import;
 mod model;
 mod pool;
 pub mod schema;
@@ -23,6 +24,7 @@ mod url;
 
 pub use async_store::AsyncStore;
 pub use error::{StoreError, NOT_SET_UP_MESSAGE};
+pub use h2_import::{import_script as import_h2_script, H2ImportError, ImportReport};
 pub use model::{
     Candidate, CandidatesAdded, EncryptedRawTransaction, Peer, PrivacyGroupRow, RecipientRoute,
     StagedPayload, StagingCounts, StoreOutcome, StoredTransaction,

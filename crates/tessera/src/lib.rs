@@ -1,5 +1,6 @@
 //! The `tessera` launcher as a library (so tests and the xtask can start it the same way).
 
+pub mod import;
 pub mod keygen;
 
 use std::ffi::OsString;
@@ -16,6 +17,8 @@ pub enum Mode {
     Version,
     /// `keygen`, `-keygen`, `--keygen`.
     Keygen,
+    /// `import-h2`: import a Tessera H2 database from H2's SQL script.
+    ImportH2,
     /// Run a node.
     Node,
 }
@@ -25,6 +28,11 @@ impl Mode {
     pub fn of(args: &[OsString]) -> Self {
         let words: Vec<&str> = args.iter().skip(1).filter_map(|a| a.to_str()).collect();
         if words
+            .iter()
+            .any(|w| matches!(*w, "import-h2" | "-import-h2" | "--import-h2"))
+        {
+            Self::ImportH2
+        } else if words
             .iter()
             .any(|w| matches!(*w, "keygen" | "-keygen" | "--keygen"))
         {

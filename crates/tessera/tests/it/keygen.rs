@@ -118,18 +118,3 @@ fn keygen_can_add_the_keys_to_a_config() {
     assert_eq!(entry["publicKeyPath"], format!("{}.pub", name.display()));
     assert_eq!(entry["privateKeyPath"], format!("{}.key", name.display()));
 }
-
-#[test]
-fn version_prints_the_version() {
-    for word in ["version", "-version", "--version"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
-            .arg(word)
-            .output()
-            .expect("runs");
-        assert!(out.status.success());
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            env!("CARGO_PKG_VERSION")
-        );
-    }
-}
