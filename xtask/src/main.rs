@@ -3,6 +3,7 @@
 //! Every command says what it did and what to do next.
 
 mod bench;
+mod bench_recovery;
 mod cluster;
 mod ha;
 mod interop;
@@ -36,6 +37,10 @@ enum Task {
     /// Throughput, latency, memory and start-up of a two-node network on SQLite and
     /// PostgreSQL against the floor; writes target/bench/results.json, results.md and plots.
     Bench(bench::BenchOptions),
+    /// Recovery of a large history (--transactions N, default 100000) on SQLite and
+    /// PostgreSQL: wall time and peak memory of `p2p-node --recover`; writes
+    /// target/bench/recovery.md.
+    BenchRecovery(bench_recovery::Options),
     /// A local network of our nodes.
     Cluster {
         #[command(subcommand)]
@@ -205,6 +210,7 @@ fn run(task: Task) -> Result<(), String> {
             ClusterAction::Send { dir } => cluster::send(&dir),
         },
         Task::Bench(options) => bench::run(&options),
+        Task::BenchRecovery(options) => bench_recovery::run(&options),
         Task::Ha(options) => ha::run(&options),
         Task::Interop { args } => interop::run(&args),
     }
