@@ -233,6 +233,7 @@ fn run_on(options: &BenchOptions, db: Db, out: &Path, keep: bool) -> Result<DbRu
         lb: Balancer::Nginx,
         release: true,
         tls: options.tls,
+        features: Default::default(),
     };
     let result = cluster::up(&up).and_then(|mut cluster| measure(&mut cluster, options, db, out));
     if keep && result.is_ok() {

@@ -92,6 +92,7 @@ fn run_on(db: Db, transactions: u64, out: &Path) -> Result<Row, String> {
         lb: Balancer::Nginx,
         release: true,
         tls: false,
+        features: Default::default(),
     };
     let result = cluster::up(&up).and_then(|mut cluster| measure(&mut cluster, transactions));
     if let Err(e) = cluster::down(&dir) {

@@ -60,6 +60,38 @@ pub struct UpOptions {
     /// Q2T unix socket stays plain.
     #[arg(long)]
     pub tls: bool,
+    /// The config's feature switches, on every node.
+    #[command(flatten)]
+    pub features: Features,
+}
+
+/// `features` of every node's config (off by default, as in Tessera).
+#[derive(Clone, Copy, Debug, Default, clap::Args)]
+pub struct Features {
+    /// `enablePrivacyEnhancements`: GoQuorum's enhanced privacy, party protection (privacy
+    /// flag 1), mandatory recipients (2) and private state validation (3); without it such
+    /// sends and pushes get 403.
+    #[arg(long)]
+    pub privacy_enhancements: bool,
+    /// `enableMultiplePrivateStates`: GoQuorum's multiple private states (multi-tenancy);
+    /// without it `GET /groups/resident` answers 503.
+    #[arg(long)]
+    pub multiple_private_states: bool,
+    /// `enableRemoteKeyValidation`: a peer's advertised keys are routed only after each has
+    /// decrypted a challenge sent to it.
+    #[arg(long)]
+    pub remote_key_validation: bool,
+}
+
+impl Features {
+    /// The config's `features`.
+    pub fn toggles(self) -> tm_config::FeatureToggles {
+        tm_config::FeatureToggles {
+            enable_remote_key_validation: self.remote_key_validation,
+            enable_privacy_enhancements: self.privacy_enhancements,
+            enable_multiple_private_states: self.multiple_private_states,
+        }
+    }
 }
 
 /// Key files of one key pair.
@@ -172,6 +204,8 @@ struct Setup {
     balancer: Option<(Balancer, PathBuf)>,
     /// With `--tls`: the CA's folder.
     tls: Option<PathBuf>,
+    /// The feature switches of every node.
+    features: Features,
 }
 
 impl Setup {
@@ -223,6 +257,30 @@ fn prepare(options: &UpOptions) -> Result<Setup, String> {
         options.nodes,
         dir.display()
     );
+    let on: Vec<&str> = [
+        (
+            options.features.privacy_enhancements,
+            "enablePrivacyEnhancements",
+        ),
+        (
+            options.features.multiple_private_states,
+            "enableMultiplePrivateStates",
+        ),
+        (
+            options.features.remote_key_validation,
+            "enableRemoteKeyValidation",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(set, name)| set.then_some(name))
+    .collect();
+    if on.is_empty() {
+        println!(
+            "cluster: features off (Tessera's defaults); `cluster up --help` lists the switches"
+        );
+    } else {
+        println!("cluster: features on: {}", on.join(", "));
+    }
     Ok(Setup {
         dir,
         db,
@@ -230,6 +288,7 @@ fn prepare(options: &UpOptions) -> Result<Setup, String> {
         bin,
         balancer,
         tls,
+        features: options.features,
     })
 }
 

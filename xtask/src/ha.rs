@@ -89,6 +89,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         lb: options.lb,
         release: false,
         tls: options.tls,
+        features: Default::default(),
     };
     let started = Instant::now();
     let result = cluster::up(&up).and_then(|mut cluster| {

@@ -133,6 +133,7 @@ pub fn write_node(setup: &Setup, ports: &[NodePorts], i: usize) -> Result<NodeIn
         .thirdparty(&url(ports[i].thirdparty.advertised, tls))
         .remote_enclave(&url(ports[i].enclave.advertised, tls))
         .peers(peers(ports, i, tls))
+        .features(setup.features.toggles())
         .keys([key_data]);
     if let Some(tls_dir) = &setup.tls {
         // One certificate per node, for each of its servers and clients.
@@ -340,6 +341,10 @@ mod tests {
             bin: dir.join("bin"),
             balancer: None,
             tls: None,
+            features: crate::cluster::Features {
+                privacy_enhancements: true,
+                ..Default::default()
+            },
         };
         let ports = reserve_ports(2, 2).expect("ports");
         let node = write_node(&setup, &ports, 1).expect("node 2 written");
@@ -357,6 +362,9 @@ mod tests {
                 config.peer.as_deref().unwrap_or_default()[0].url,
                 node_peer(&ports)
             );
+            // `cluster up --privacy-enhancements` reaches every process's config.
+            assert!(config.features.enable_privacy_enhancements);
+            assert!(!config.features.enable_multiple_private_states);
             let binary = process.program.file_name().and_then(|n| n.to_str());
             let app = INTERFACES
                 .iter()
