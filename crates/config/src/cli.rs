@@ -129,14 +129,18 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, Exit> {
         .name(name)
         .try_get_matches_from(args)
         .and_then(|matches| Cli::from_arg_matches(&matches))
-        .map_err(|e| {
-            let _ = e.print();
-            if e.use_stderr() {
-                Exit::BadCommandLine
-            } else {
-                Exit::Success
-            }
-        })
+        .map_err(command_line_exit)
+}
+
+/// Prints a command line's parse outcome (an error, or `--help`/`--version` text) and says how
+/// to exit: Tessera's 4 for a bad command line, success for help and version.
+pub fn command_line_exit(error: clap::Error) -> Exit {
+    let _ = error.print();
+    if error.use_stderr() {
+        Exit::BadCommandLine
+    } else {
+        Exit::Success
+    }
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`), as text (coloured only on a

@@ -880,22 +880,9 @@ fn parse_insert(tokens: &[Token]) -> Result<Insert, String> {
     let (table, mut i) = qualified_name(tokens, 2)?;
     let mut columns = None;
     if tokens.get(i) == Some(&Token::Punct('(')) {
-        i += 1;
-        let mut cols = Vec::new();
-        loop {
-            let (name, next) = qualified_name(tokens, i)?;
-            cols.push(name);
-            i = next;
-            match tokens.get(i) {
-                Some(Token::Punct(',')) => i += 1,
-                Some(Token::Punct(')')) => {
-                    i += 1;
-                    break;
-                }
-                other => return Err(format!("INSERT INTO {table}: column list at {other:?}")),
-            }
-        }
+        let (cols, next) = parenthesised(tokens, i + 1, &table, qualified_name)?;
         columns = Some(cols);
+        i = next;
     }
     if !is_word(tokens.get(i), "VALUES") {
         return Err(format!(
@@ -912,21 +899,8 @@ fn parse_insert(tokens: &[Token]) -> Result<Insert, String> {
                 tokens.get(i)
             ));
         }
-        i += 1;
-        let mut values = Vec::new();
-        loop {
-            let (value, next) = parse_value(tokens, i)?;
-            values.push(value);
-            i = next;
-            match tokens.get(i) {
-                Some(Token::Punct(',')) => i += 1,
-                Some(Token::Punct(')')) => {
-                    i += 1;
-                    break;
-                }
-                other => return Err(format!("INSERT INTO {table}: expected , or ) at {other:?}")),
-            }
-        }
+        let (values, next) = parenthesised(tokens, i + 1, &table, parse_value)?;
+        i = next;
         rows.push(values);
         match tokens.get(i) {
             Some(Token::Punct(',')) => i += 1,
@@ -939,6 +913,30 @@ fn parse_insert(tokens: &[Token]) -> Result<Insert, String> {
         columns,
         rows,
     })
+}
+
+/// Something read from the tokens, and the index after it.
+type Parsed<T> = Result<(T, usize), String>;
+
+/// The comma-separated items of a list whose `(` is just before `i`, each read by `item`, and
+/// where the list ends (after its `)`).
+fn parenthesised<T>(
+    tokens: &[Token],
+    mut i: usize,
+    table: &str,
+    item: fn(&[Token], usize) -> Parsed<T>,
+) -> Parsed<Vec<T>> {
+    let mut items = Vec::new();
+    loop {
+        let (value, next) = item(tokens, i)?;
+        items.push(value);
+        i = next;
+        match tokens.get(i) {
+            Some(Token::Punct(',')) => i += 1,
+            Some(Token::Punct(')')) => return Ok((items, i + 1)),
+            other => return Err(format!("INSERT INTO {table}: expected , or ) at {other:?}")),
+        }
+    }
 }
 
 /// One value at `i`; anything but a plain literal (or `CAST(literal AS type)`) becomes

@@ -65,15 +65,7 @@ fn normalise(args: &[OsString]) -> Vec<OsString> {
 pub async fn main(args: &[OsString]) -> ExitCode {
     let cli = match ImportCli::try_parse_from(normalise(args)) {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                Exit::BadCommandLine
-            } else {
-                Exit::Success
-            }
-            .into();
-        }
+        Err(e) => return tm_config::cli::command_line_exit(e).into(),
     };
     tm_config::cli::init_logging(false);
     let options = LoadOptions {

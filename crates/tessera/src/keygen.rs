@@ -69,15 +69,7 @@ fn normalise(args: &[OsString]) -> Vec<OsString> {
 pub fn main(args: &[OsString]) -> ExitCode {
     let cli = match KeygenCli::try_parse_from(normalise(args)) {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                Exit::BadCommandLine
-            } else {
-                Exit::Success
-            }
-            .into();
-        }
+        Err(e) => return tm_config::cli::command_line_exit(e).into(),
     };
     match run(&cli) {
         Ok(()) => Exit::Success.into(),
