@@ -85,8 +85,10 @@ pub async fn main(args: &[OsString]) -> ExitCode {
         .and_then(|j| j.url.clone())
         .unwrap_or_else(|| tm_manager::DEFAULT_JDBC_URL.to_owned());
     if !(url.starts_with("jdbc:sqlite:") || url.starts_with("jdbc:postgresql:")) {
+        // Only the URL's kind: the rest may carry a password.
+        let kind: String = url.split(':').take(2).collect::<Vec<_>>().join(":");
         eprintln!(
-            "the target database is jdbc.url = {url}, which this node cannot use: name the \
+            "the target database is jdbc.url = {kind}:..., which this node cannot use: name the \
              SQLite or PostgreSQL database to import into, e.g. \
              -o jdbc.url=jdbc:sqlite:/data/tm.db (and put the same URL in the config before \
              starting the node)"

@@ -167,3 +167,27 @@ fn one_version_for_version_endpoints_and_the_command_line() {
         }
     }
 }
+
+#[test]
+fn import_h2_refuses_a_target_it_cannot_use_without_echoing_its_url() {
+    let mut node = TestNode::new("import-h2-target", 1, &[]);
+    node.config.jdbc.as_mut().expect("jdbc").url =
+        Some("jdbc:h2:/data/tessera;PASSWORD=hunter2".to_owned());
+    let config = node.write_config();
+    let dump = node.dir.path().join("dump.sql");
+    std::fs::write(&dump, "").expect("an empty dump");
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["import-h2", "--script"])
+        .arg(&dump)
+        .arg("-configfile")
+        .arg(&config)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("jdbc:h2:..."), "{stderr}");
+    assert!(
+        !stderr.contains("hunter2"),
+        "the URL's password was printed: {stderr}"
+    );
+}
