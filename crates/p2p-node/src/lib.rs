@@ -35,8 +35,29 @@ pub use whitelist::Whitelist;
 /// with the port it got.
 pub async fn start(config: Config, listener: Listener) -> Result<Running, StartError> {
     let service = Service::build(AppType::P2P, config).await?;
-    let routes = routes(service.node());
-    // Every replica runs discovery, sharing the party store in the database.
+    serve_with_discovery(&service, listener, Mode::Normal)
+}
+
+/// Starts the recovery-mode P2P service of `config` on `listener` (Tessera's
+/// `RecoveryResource`: party info, `/pushBatch` into the staging tables, `/push` of
+/// standard-private payloads), with discovery beside it; [`recover`] runs recovery over it.
+pub async fn start_recovery_mode(
+    config: Config,
+    listener: Listener,
+) -> Result<(Node, Running), StartError> {
+    let service = Service::build(AppType::P2P, config).await?;
+    let running = serve_with_discovery(&service, listener, Mode::Recovery)?;
+    Ok((service.node().clone(), running))
+}
+
+/// Serves the P2P routes of `mode`, and runs discovery until the server stops. Every replica
+/// runs discovery, sharing the party store in the database.
+fn serve_with_discovery(
+    service: &Service,
+    listener: Listener,
+    mode: Mode,
+) -> Result<Running, StartError> {
+    let routes = routes_of(service.node(), mode);
     let discovery = tokio::spawn(service.node().clone().run_discovery());
     Ok(service.serve("p2p", listener, routes)?.with_task(discovery))
 }
@@ -50,12 +71,7 @@ pub async fn recover(
     config: Config,
     listener: Listener,
 ) -> Result<tm_manager::recovery::RecoveryReport, StartError> {
-    let service = Service::build(AppType::P2P, config).await?;
-    let node = service.node().clone();
-    let discovery = tokio::spawn(node.clone().run_discovery());
-    let running = service
-        .serve("p2p", listener, recovery_routes(&node))?
-        .with_task(discovery);
+    let (node, running) = start_recovery_mode(config, listener).await?;
     tracing::info!("recovery mode: serving P2P only");
     let report = node.recover().await;
     running.stop().await;
@@ -86,12 +102,6 @@ pub async fn run_recovery(config: Config, listener: Listener) -> Result<Started,
 /// The P2P routes for `node`, ready for [`tm_service::Service::serve`].
 pub fn routes(node: &Node) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
     routes_of(node, Mode::Normal)
-}
-
-/// The P2P routes of a node in recovery mode (Tessera's `RecoveryResource`): party info,
-/// `/pushBatch` into the staging tables, and `/push` of standard-private payloads only.
-pub fn recovery_routes(node: &Node) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
-    routes_of(node, Mode::Recovery)
 }
 
 /// Which P2P resources a node serves (docs/protocol.md §5).

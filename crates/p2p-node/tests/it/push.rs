@@ -183,11 +183,8 @@ fn in_recovery_mode(name: &str, peers: &[String]) -> tm_dev_support::TestNode {
     let mut node = tm_dev_support::TestNode::new(name, 1, peers);
     node.start_with(&[Service::P2p], |config, mut listeners| async move {
         let (_, listener) = listeners.remove(0);
-        let service = tm_service::Service::build(tm_config::AppType::P2P, config).await?;
-        let discovery = tokio::spawn(service.node().clone().run_discovery());
-        Ok(service
-            .serve("p2p", listener, p2p_node::recovery_routes(service.node()))?
-            .with_task(discovery))
+        let (_, running) = p2p_node::start_recovery_mode(config, listener).await?;
+        Ok(running)
     });
     node
 }
