@@ -491,7 +491,7 @@ impl Node {
         };
         gauge("reachable", peers.len() - unreachable);
         gauge("unreachable", unreachable);
-        let keys = self.store.list_recipients().await?.len();
+        let keys = self.store.count_recipients().await?;
         metrics
             .party_keys
             .set(i64::try_from(keys).unwrap_or(i64::MAX));

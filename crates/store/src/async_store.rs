@@ -271,6 +271,11 @@ impl AsyncStore {
         self.run(move |s| s.oldest_candidates(limit)).await
     }
 
+    /// [`Store::count_recipients`].
+    pub async fn count_recipients(&self) -> Result<u64, StoreError> {
+        self.run(|s| s.count_recipients()).await
+    }
+
     /// [`Store::count_candidates`].
     pub async fn count_candidates(&self) -> Result<u64, StoreError> {
         self.run(|s| s.count_candidates()).await

@@ -294,6 +294,7 @@ pub(crate) trait Db {
     /// parameters a statement may have).
     fn known_candidates(&mut self, urls: &[String]) -> QueryResult<Vec<String>>;
     fn count_candidates(&mut self) -> QueryResult<i64>;
+    fn count_recipients(&mut self) -> QueryResult<i64>;
     fn find_candidate(&mut self, url: &str) -> QueryResult<Option<CandidateRow>>;
     /// Up to `limit` candidates, oldest first.
     fn oldest_candidates(&mut self, limit: i64) -> QueryResult<Vec<CandidateRow>>;
@@ -798,6 +799,10 @@ macro_rules! common_methods {
                 .select(tm_candidate::url)
                 .filter(tm_candidate::url.eq_any(urls))
                 .load(self)
+        }
+
+        fn count_recipients(&mut self) -> QueryResult<i64> {
+            tm_recipient::table.count().get_result(self)
         }
 
         fn count_candidates(&mut self) -> QueryResult<i64> {

@@ -659,6 +659,12 @@ impl Store {
         self.with_db(|db| Ok(db.find_candidate(url)?.map(candidate_from_row)))
     }
 
+    /// How many keys the party store routes to other nodes.
+    pub fn count_recipients(&self) -> Result<u64, StoreError> {
+        let count = self.with_db(|db| Ok(db.count_recipients()?))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     /// How many candidates are stored.
     pub fn count_candidates(&self) -> Result<u64, StoreError> {
         let count = self.with_db(|db| Ok(db.count_candidates()?))?;

@@ -30,6 +30,7 @@ both_backends! {
         s.upsert_recipient(&key(2), "http://b:9001/").expect("re-route");
         assert_eq!(s.find_recipient(&key(2)).expect("find").expect("route").peer_url, "http://b:9001/");
         assert_eq!(s.list_recipients().expect("list").len(), 3);
+        assert_eq!(s.count_recipients().expect("count"), 3);
 
         assert!(s.remove_peer("http://a:9001/").expect("remove"));
         assert!(!s.remove_peer("http://a:9001/").expect("remove again"));
@@ -38,5 +39,6 @@ both_backends! {
         assert!(s.remove_recipient(&key(3)).expect("remove key"));
         assert!(!s.remove_recipient(&key(3)).expect("remove key again"));
         assert_eq!(s.list_recipients().expect("list").len(), 1);
+        assert_eq!(s.count_recipients().expect("count"), 1);
     }
 }
