@@ -28,14 +28,17 @@ pub async fn requests(
         request_id = %context.span_id_hex(),
         trace_id = %context.trace_id_hex(),
     );
-    let method = req.method().as_str().to_owned();
-    let path = req.path().to_owned();
+    // The `served` line is written at debug only: nothing is copied for it otherwise.
+    let served = tracing::enabled!(tracing::Level::DEBUG)
+        .then(|| (req.method().as_str().to_owned(), req.path().to_owned()));
     let started = Instant::now();
     let response = tm_trace::scope(context, next.call(req))
         .instrument(span.clone())
         .await?;
-    let status = response.status().as_u16();
-    let elapsed_ms = started.elapsed().as_millis();
-    span.in_scope(|| tracing::debug!(%method, %path, status, elapsed_ms, "served"));
+    if let Some((method, path)) = served {
+        let status = response.status().as_u16();
+        let elapsed_ms = started.elapsed().as_millis();
+        span.in_scope(|| tracing::debug!(%method, %path, status, elapsed_ms, "served"));
+    }
     Ok(response)
 }
