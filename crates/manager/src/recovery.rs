@@ -199,13 +199,7 @@ impl Node {
             report.peers_asked.len(),
         );
         let staging = Instant::now();
-        let stage = match self.stage_resent(&mut report).await {
-            Ok(result) => result,
-            Err(e) => {
-                tracing::error!("recovery: staging failed: {e}");
-                RecoveryResult::Failure
-            }
-        };
+        let stage = or_failure("staging", self.stage_resent(&mut report).await);
         report.steps[1] = Some(stage);
         tracing::info!(
             "recovery: stage step {stage} in {:?}: {} of {} payloads ordered",
@@ -214,13 +208,10 @@ impl Node {
             report.staged,
         );
         let moving = Instant::now();
-        let moved = match self.move_staged(&mut report).await {
-            Ok(result) => result,
-            Err(e) => {
-                tracing::error!("recovery: moving staged payloads failed: {e}");
-                RecoveryResult::Failure
-            }
-        };
+        let moved = or_failure(
+            "moving staged payloads",
+            self.move_staged(&mut report).await,
+        );
         report.steps[2] = Some(moved);
         tracing::info!(
             "recovery: move step {moved} in {:?}: {} moved, {} refused",
@@ -515,4 +506,12 @@ impl Node {
             }
         }
     }
+}
+
+/// A step's outcome, or FAILURE (logged) when the step could not run to its end.
+fn or_failure(step: &str, result: Result<RecoveryResult, ManagerError>) -> RecoveryResult {
+    result.unwrap_or_else(|e| {
+        tracing::error!("recovery: {step} failed: {e}");
+        RecoveryResult::Failure
+    })
 }
