@@ -483,12 +483,21 @@ impl P2pClient {
         request: reqwest::RequestBuilder,
         ok: &[u16],
     ) -> Result<Vec<u8>, ClientError> {
-        // Every call names the request it is made for as its parent (docs/operations.md,
-        // "Traces and request ids").
-        let request = request
-            .header(tm_trace::HEADER, tm_trace::outgoing())
+        let mut request = request
             .build()
             .map_err(|e| ClientError::from_reqwest(url, &e))?;
-        retry::execute(&self.http, url, request, plan, ok).await
+        // Every call names the request it is made for as its parent (docs/operations.md,
+        // "Traces and request ids").
+        let call = tm_trace::Call::start(request.method().as_str(), request.url().path());
+        if let Ok(value) = reqwest::header::HeaderValue::from_str(&call.traceparent()) {
+            request.headers_mut().insert(tm_trace::HEADER, value);
+        }
+        let result = retry::execute(&self.http, url, request, plan, ok).await;
+        call.end(match &result {
+            Ok(_) => Ok(()),
+            Err(ClientError::Status { status, .. }) => Err(Some(*status)),
+            Err(_) => Err(None),
+        });
+        result
     }
 }

@@ -119,17 +119,22 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, Exit> {
     use clap::{CommandFactory, FromArgMatches};
     let args = normalize_args(args);
     // `--version` and usage name the binary that runs (`p2p-node`, `tessera`, ...).
-    let name = args
-        .first()
-        .and_then(|program| std::path::Path::new(program).file_name())
-        .and_then(|name| name.to_str())
-        .unwrap_or("tessera")
-        .to_owned();
+    let name = program_name(&args);
     Cli::command()
         .name(name)
         .try_get_matches_from(args)
         .and_then(|matches| Cli::from_arg_matches(&matches))
         .map_err(command_line_exit)
+}
+
+/// The name of the binary that runs, from a command line's first argument (`tessera` when
+/// there is none).
+pub fn program_name(args: &[OsString]) -> String {
+    args.first()
+        .and_then(|program| std::path::Path::new(program).file_name())
+        .and_then(|name| name.to_str())
+        .unwrap_or("tessera")
+        .to_owned()
 }
 
 /// Prints a command line's parse outcome (an error, or `--help`/`--version` text) and says how

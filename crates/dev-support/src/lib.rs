@@ -10,6 +10,7 @@
 //!   [`block_on`] for synchronous callers.
 //! - [`node`]: [`TestNode`], a node with keys, a database and its services ([`Service`])
 //!   started in-process on its own listeners; stopped when dropped.
+//! - [`otlp`]: an OTLP/HTTP trace receiver standing in for an OpenTelemetry collector.
 //! - [`postgres`]: the test PostgreSQL server's URL, a fresh [`postgres::Schema`] per test,
 //!   and [`postgres::psql`].
 //! - [`process`]: a child [`process::Process`] with its log file, waited on until healthy,
@@ -37,6 +38,7 @@
 
 pub mod config;
 pub mod node;
+pub mod otlp;
 pub mod ports;
 pub mod postgres;
 pub mod process;

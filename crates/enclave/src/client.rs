@@ -412,10 +412,7 @@ impl RemoteEnclave {
     }
 
     async fn get(&self, path: &str) -> Result<Vec<u8>, EnclaveError> {
-        let request = self
-            .http
-            .get(self.url(path)?)
-            .header(tm_trace::HEADER, tm_trace::outgoing());
+        let request = self.http.get(self.url(path)?);
         self.send(path, request).await
     }
 
@@ -424,11 +421,7 @@ impl RemoteEnclave {
         path: &str,
         body: &T,
     ) -> Result<Vec<u8>, EnclaveError> {
-        let request = self
-            .http
-            .post(self.url(path)?)
-            .header(tm_trace::HEADER, tm_trace::outgoing())
-            .json(body);
+        let request = self.http.post(self.url(path)?).json(body);
         self.send(path, request).await
     }
 
@@ -439,13 +432,19 @@ impl RemoteEnclave {
         path: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<Vec<u8>, EnclaveError> {
-        let request = request.build().map_err(|e| {
+        let mut request = request.build().map_err(|e| {
             EnclaveError::Unavailable(format!(
                 "remote enclave {}: cannot make the request to /{path}: {}",
                 self.base,
                 describe(&e)
             ))
         })?;
+        // The call names the request it is made for as its parent (docs/operations.md,
+        // "Traces and request ids").
+        let call = tm_trace::Call::start(request.method().as_str(), request.url().path());
+        if let Ok(value) = reqwest::header::HeaderValue::from_str(&call.traceparent()) {
+            request.headers_mut().insert(tm_trace::HEADER, value);
+        }
         let plan = Plan {
             total: self.request,
             attempt: self.attempt,
@@ -463,6 +462,7 @@ impl RemoteEnclave {
             }
             other => other,
         });
+        call.end(result.as_ref().map(|_| ()).map_err(|_| None));
         let outcome = tm_metrics::outcome(result.as_ref().err().map(Classify::kind));
         tm_metrics::Metrics::observe(
             &tm_metrics::metrics().enclave_call_duration,

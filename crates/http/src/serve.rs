@@ -270,11 +270,21 @@ where
     F: FnOnce(Cli, Config) -> Fut,
     Fut: Future<Output = Result<Started, StartError>>,
 {
-    let cli = match tm_config::cli::parse(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let cli = match tm_config::cli::parse(args.clone()) {
         Ok(cli) => cli,
         Err(exit) => return exit.into(),
     };
     tm_config::cli::init_logging(cli.json_logs);
+    // Spans go to a collector only when the OpenTelemetry variables name one; the guard sends
+    // what is left when main returns.
+    let _export = match export_traces(&args) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return Exit::InvalidConfig.into();
+        }
+    };
     match run(cli, profile, start).await {
         Ok(exit) => exit.into(),
         Err(e) => {
@@ -282,6 +292,23 @@ where
             e.exit().into()
         }
     }
+}
+
+/// Starts the OTLP export the environment asks for (`tm_trace::export::Settings::from_env`),
+/// spans named by the binary that runs (`p2p-node`, `q2t-api`, ...).
+fn export_traces(args: &[OsString]) -> Result<Option<tm_trace::export::Guard>, String> {
+    let service = tm_config::cli::program_name(args);
+    let Some(settings) = tm_trace::export::Settings::from_env(&service)? else {
+        return Ok(None);
+    };
+    let guard = tm_trace::export::install(&settings)?;
+    tracing::info!(
+        endpoint = %settings.endpoint_for_log(),
+        service = %settings.service,
+        json = settings.json,
+        "exporting traces over OTLP"
+    );
+    Ok(Some(guard))
 }
 
 async fn run<F, Fut>(cli: Cli, profile: Profile, start: F) -> Result<Exit, StartError>

@@ -1,9 +1,10 @@
 //! One trace per request across our services (`tm_trace`; docs/operations.md, "Traces and
 //! request ids"): the middleware takes the caller's `traceparent`, or starts a trace, and serves
 //! the request in a context of its own, inside a `request` span whose `request_id` (this
-//! server's span id) and `trace_id` every log line of the request carries.
+//! server's span id) and `trace_id` every log line of the request carries. When spans are
+//! exported (`tm_trace::export`), the request is a server span with that id.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -31,10 +32,31 @@ pub async fn requests(
     // The `served` line is written at debug only: nothing is copied for it otherwise.
     let served = tracing::enabled!(tracing::Level::DEBUG)
         .then(|| (req.method().as_str().to_owned(), req.path().to_owned()));
+    let exported = tm_trace::export::enabled().then(|| (SystemTime::now(), req.method().clone()));
     let started = Instant::now();
     let response = tm_trace::scope(context, next.call(req))
         .instrument(span.clone())
         .await?;
+    if let Some((at, method)) = exported {
+        // The route's pattern (`/transaction/{key}`), not the path: one name per endpoint.
+        let route = response
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        let status = response.status().as_u16();
+        tm_trace::export::record(tm_trace::export::Finished {
+            name: format!("{method} {route}"),
+            context,
+            parent,
+            server: true,
+            started: at,
+            ended: SystemTime::now(),
+            status: Some(status),
+            failed: status >= 500,
+            method: method.as_str(),
+            route: &route,
+        });
+    }
     if let Some((method, path)) = served {
         let status = response.status().as_u16();
         let elapsed_ms = started.elapsed().as_millis();

@@ -1,12 +1,14 @@
 //! One trace per send across services: the send on q2t-api, its calls to the remote enclave and
 //! its push to the peer's p2p-node carry one trace id, and every log line of each request names
-//! its request id. A test binary of its own: it installs the process's log subscriber.
+//! its request id; the same spans reach an OTLP collector. A test binary of its own: it
+//! installs the process's log subscriber and trace export.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tm_client::q2t::{MediaType, Q2tClient, SendRequest};
+use tm_dev_support::otlp::{Collector, Span, CLIENT, SERVER};
 use tm_dev_support::{block_on, eventually, Service, TestNode};
 
 #[derive(Clone, Default)]
@@ -46,6 +48,14 @@ fn served<'a>(log: &'a str, path: &str) -> Vec<&'a str> {
 
 #[test]
 fn a_send_is_one_trace_from_q2t_api_to_the_enclave_and_the_peer() {
+    let collector = Collector::default();
+    let _export = tm_trace::export::install(&tm_trace::export::Settings {
+        endpoint: format!("{}/v1/traces", collector.start().expect("a collector")),
+        json: true,
+        service: "trace-test".into(),
+    })
+    .expect("export");
+
     let log = Log::default();
     let writer = log.clone();
     tracing_subscriber::fmt()
@@ -93,6 +103,38 @@ fn a_send_is_one_trace_from_q2t_api_to_the_enclave_and_the_peer() {
             .iter()
             .any(|l| field(l, "trace_id") == Some(trace)),
         "no /encrypt in trace {trace}: {text}"
+    );
+
+    // The collector got the same trace as spans: the send (with the request id of its log
+    // lines), its call to the peer and the peer's push, its calls to the enclave and the
+    // enclave's answers, each the child of the one before.
+    let in_trace = || collector.trace(trace);
+    let find = |spans: &[Span], kind: i64, name: &str, parent: Option<&str>| {
+        spans
+            .iter()
+            .find(|s| {
+                s.kind == kind && s.name.contains(name) && parent.is_none_or(|p| s.parent == p)
+            })
+            .cloned()
+    };
+    let complete = |spans: &[Span]| {
+        let send = find(spans, SERVER, "POST /send", None)?;
+        let push_call = find(spans, CLIENT, "POST /push", Some(&send.id))?;
+        find(spans, SERVER, "POST /push", Some(&push_call.id))?;
+        let encrypt_call = find(spans, CLIENT, "/encrypt", Some(&send.id))?;
+        find(spans, SERVER, "/encrypt", Some(&encrypt_call.id))?;
+        Some(send)
+    };
+    assert!(
+        eventually(Duration::from_secs(30), || complete(&in_trace()).is_some()),
+        "the collector never got the whole trace {trace}: {:#?}",
+        collector.spans()
+    );
+    let send = complete(&in_trace()).expect("the trace");
+    assert_eq!(send.id, request_id, "the send's span is its request id");
+    assert!(
+        send.parent.is_empty(),
+        "the send starts the trace: {send:?}"
     );
 
     // A caller's traceparent is honoured: its trace id is the request's.

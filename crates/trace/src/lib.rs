@@ -1,14 +1,18 @@
 //! One trace per request across our services (`docs/operations.md`, "Traces and request ids"),
 //! in W3C Trace Context form: a server takes the caller's `traceparent` header (or starts a
 //! trace), runs the request with a [`TraceContext`] of its own in a task-local ([`scope`]),
-//! and every internal call it makes (P2P, remote enclave) sends a `traceparent` naming that
-//! context as parent ([`outgoing`]). The span id of a server's context is its request id, in
-//! every log line of the request.
+//! and every internal call it makes (P2P, remote enclave) is a span of that trace, child of
+//! the request, named by the `traceparent` it sends ([`Call`]). The span id of a server's
+//! context is its request id, in every log line of the request. [`export`] sends the spans to
+//! an OTLP collector when one is configured.
 
 use std::fmt;
 use std::future::Future;
+use std::time::SystemTime;
 
 use rand_core::{OsRng, RngCore};
+
+pub mod export;
 
 /// The header that carries the context (W3C Trace Context).
 pub const HEADER: &str = "traceparent";
@@ -118,13 +122,54 @@ pub fn carried<F: Future>(work: F) -> impl Future<Output = F::Output> {
     }
 }
 
-/// The `traceparent` value for a call made now: a child of the current context (a new trace
-/// when there is none, so that a call outside any request is still traced).
-pub fn outgoing() -> String {
-    current()
-        .unwrap_or_else(TraceContext::root)
-        .child()
-        .to_string()
+/// A call to another service made now, for the current request (a new trace when there is
+/// none, so that a call outside any request is still traced): the `traceparent` it sends and, when spans are exported, the client span recorded at its end.
+pub struct Call {
+    context: TraceContext,
+    parent: Option<TraceContext>,
+    /// Method, path and start: copied only when spans are exported.
+    exported: Option<(String, String, SystemTime)>,
+}
+
+impl Call {
+    /// A call of `method` to `path` starting now.
+    pub fn start(method: &str, path: &str) -> Self {
+        let parent = current();
+        Self {
+            context: parent.unwrap_or_else(TraceContext::root).child(),
+            parent,
+            exported: export::enabled()
+                .then(|| (method.to_owned(), path.to_owned(), SystemTime::now())),
+        }
+    }
+
+    /// The `traceparent` header value naming this call.
+    pub fn traceparent(&self) -> String {
+        self.context.to_string()
+    }
+
+    /// Ends the call: `Ok` when it had the answer it wanted, else the status it got, if any.
+    pub fn end(self, outcome: Result<(), Option<u16>>) {
+        let Some((method, path, started)) = self.exported else {
+            return;
+        };
+        let (status, failed) = match outcome {
+            Ok(()) => (None, false),
+            Err(status) => (status, true),
+        };
+        export::record(export::Finished {
+            name: format!("{method} {path}"),
+            context: self.context,
+            parent: self.parent,
+            server: false,
+            started,
+            ended: SystemTime::now(),
+            status,
+            failed,
+            method: &method,
+            route: &path,
+        });
+    }
 }
 
 fn random<const N: usize>() -> [u8; N] {
@@ -185,10 +230,14 @@ mod tests {
     async fn calls_made_in_a_scope_carry_its_trace_as_parent() {
         assert_eq!(current(), None);
         let root = TraceContext::root();
-        let header = scope(root, async { outgoing() }).await;
+        let header = scope(root, async { Call::start("POST", "/push").traceparent() }).await;
         let sent = TraceContext::parse(&header).expect("a valid header");
         assert_eq!(sent.trace_id, root.trace_id);
         assert_ne!(sent.span_id, root.span_id);
+        // Outside any request, a call starts a trace of its own.
+        let alone = TraceContext::parse(&Call::start("GET", "/upcheck").traceparent())
+            .expect("a valid header");
+        assert_ne!(alone.trace_id, root.trace_id);
         // A spawned task does not inherit the context unless carried.
         let (lost, kept) = scope(root, async {
             let lost = tokio::spawn(async { current() }).await.expect("task");

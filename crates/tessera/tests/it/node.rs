@@ -191,3 +191,60 @@ fn import_h2_refuses_a_target_it_cannot_use_without_echoing_its_url() {
         "the URL's password was printed: {stderr}"
     );
 }
+
+#[test]
+fn the_binary_exports_spans_to_the_otlp_endpoint_of_the_environment() {
+    let collector = tm_dev_support::otlp::Collector::default();
+    let base = collector.start().expect("a collector");
+    // A node with P2P and Q2T servers, whose ports the binary takes over.
+    let mut node = TestNode::new("otlp-export", 1, &[]);
+    if let Some(servers) = node.config.server_configs.as_mut() {
+        servers.retain(|s| s.app != Some(tm_config::AppType::ThirdParty));
+    }
+    node.start(Service::P2p).start(Service::Q2t);
+    node.stop(Service::P2p);
+    node.stop(Service::Q2t);
+    let config = node.write_config();
+    let log = node.dir.path().join("tessera.log");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    command
+        .args(["-configfile", &config.display().to_string()])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &base)
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "200")
+        .current_dir(node.dir.path());
+    let mut process =
+        tm_dev_support::process::Process::spawn("tessera", command, &log).expect("spawned");
+    let p2p = node.p2p_url();
+    process
+        .wait_ready(Duration::from_secs(30), || upcheck(&p2p))
+        .expect("the binary serves");
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let answer = reqwest::blocking::Client::new()
+        .get(format!("{p2p}partyinfo"))
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .send()
+        .expect("GET /partyinfo");
+    assert_eq!(answer.status(), 200);
+    assert!(
+        eventually(Duration::from_secs(30), || !collector
+            .trace(trace)
+            .is_empty()),
+        "no span of trace {trace} reached the collector: {:?}\n{}",
+        collector.spans(),
+        process.log()
+    );
+    let span = collector.trace(trace).remove(0);
+    assert_eq!(span.name, "GET /partyinfo");
+    assert_eq!(
+        span.parent, "00f067aa0ba902b7",
+        "the caller's span is the parent"
+    );
+    assert_eq!(span.kind, tm_dev_support::otlp::SERVER);
+    assert_eq!(span.service, "tessera", "named by the binary");
+    assert!(
+        process.log().contains("exporting traces over OTLP"),
+        "{}",
+        process.log()
+    );
+}
