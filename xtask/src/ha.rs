@@ -15,6 +15,10 @@
 //! concurrency). It also prints how many transactions each node stores beyond the acknowledged
 //! sends (rows a failed send left behind), as information.
 //!
+//! While it runs, the sends finished (with the phase under way and the failures so far) and
+//! the read-back show as progress (`tm_config::progress`): a bar on a terminal, else a line
+//! every 10 s and one at the end of each.
+//!
 //! With `--tls` the same proof runs on a cluster serving mutual TLS (`cluster up --tls`): the
 //! balancer passes TLS through, and the clients present the xtask's certificate.
 
@@ -200,8 +204,8 @@ fn faults_under_load(
     let flows: Vec<Flow> = (0..options.concurrency)
         .map(|w| if w % 2 == 0 { Flow::Send } else { Flow::Signed })
         .collect();
-    let load = Load::start(&sender(cluster, 0, 1)?, &flows);
-    println!(
+    let load = Load::start(&sender(cluster, 0, 1)?, &flows, "ha: sends under faults");
+    load.println(format!(
         "ha: {} clients of node1 sending to node2 through the balancer{} ({} with /send, {} \
          with /storeraw + /sendsignedtx), each call bounded by {} s",
         options.concurrency,
@@ -213,7 +217,7 @@ fn faults_under_load(
         flows.iter().filter(|f| matches!(f, Flow::Send)).count(),
         flows.iter().filter(|f| matches!(f, Flow::Signed)).count(),
         load::CLIENT_TIMEOUT.as_secs()
-    );
+    ));
     let timing = Timing {
         freeze: Duration::from_secs(options.freeze_seconds),
         down: DOWN,
@@ -230,12 +234,12 @@ fn faults_under_load(
     for target in faults::targets(&options.interfaces) {
         for &fault in &options.phases {
             let before = load.acknowledged();
-            let phase = one_fault(cluster, options, target, fault, timing)?;
-            println!(
+            let phase = one_fault(cluster, options, target, fault, timing, &load)?;
+            load.println(format!(
                 "ha: {}: {} sends acknowledged meanwhile",
                 phase.label,
                 load.acknowledged() - before
-            );
+            ));
             // Phases follow each other: the one before ends when this fault began.
             if let Some(previous) = phases.last_mut() {
                 previous.to = phase.from;
@@ -258,17 +262,30 @@ fn one_fault(
     target: Target,
     fault: Fault,
     timing: Timing,
+    load: &Load,
 ) -> Result<Phase, String> {
     let name = faults::replica_name(cluster, target);
     let (window, why) = window::window(options.lb, options.tls, target.interface);
     match fault {
-        Fault::Freeze => println!(
-            "ha: freezing {name} for {} s ({}); detection window {:.1} s ({why})",
-            timing.freeze.as_secs(),
-            target.why,
-            window.as_secs_f64()
-        ),
-        Fault::Kill => println!("ha: killing {name} ({}) and restarting it", target.why),
+        Fault::Freeze => {
+            load.set_phase(&format!(
+                "phase freeze {name} {} s",
+                timing.freeze.as_secs()
+            ));
+            load.println(format!(
+                "ha: freezing {name} for {} s ({}); detection window {:.1} s ({why})",
+                timing.freeze.as_secs(),
+                target.why,
+                window.as_secs_f64()
+            ));
+        }
+        Fault::Kill => {
+            load.set_phase(&format!("phase kill {name}"));
+            load.println(format!(
+                "ha: killing {name} ({}) and restarting it",
+                target.why
+            ));
+        }
     }
     let applied = faults::apply(cluster, target, fault, timing)?;
     let (label, allowed) = match fault {

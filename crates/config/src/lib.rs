@@ -12,6 +12,7 @@ pub mod keys;
 mod lenient;
 pub mod model;
 pub mod overrides;
+pub mod progress;
 pub mod secret;
 pub mod validate;
 

@@ -6,6 +6,10 @@
 //! Nothing is held in memory beyond one page: peers push in batches that are staged in one
 //! database transaction each, staging is done by SQL in passes, and the move reads the
 //! staging tables a page at a time.
+//!
+//! The stage and move steps report progress through `tm_config::progress` as log lines (a
+//! line at most every 10 s and one at the end of each step), not a terminal bar: recovery
+//! runs inside a service whose output is its log.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -13,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use tm_client::p2p::{ResendBatchRequest, ResendRequest, ResendType};
 use tm_client::ClientError;
+use tm_config::progress::Progress;
 use tm_core::{EncodedPayload, PayloadCodec, PrivacyMode, PublicKey};
 use tm_store::StagedPayload;
 
@@ -198,27 +203,25 @@ impl Node {
             report.peers_asked.len() - report.peers_failed.len(),
             report.peers_asked.len(),
         );
-        let staging = Instant::now();
-        let stage = or_failure("staging", self.stage_resent(&mut report).await);
+        // Each step's last progress line is its summary: the count, time and rate of the
+        // step, then its outcome.
+        let progress = Progress::logged("recovery: stage step", None, log_progress);
+        let stage = or_failure("staging", self.stage_resent(&mut report, &progress).await);
         report.steps[1] = Some(stage);
-        tracing::info!(
-            "recovery: stage step {stage} in {:?}: {} of {} payloads ordered",
-            staging.elapsed(),
-            report.ordered,
-            report.staged,
-        );
-        let moving = Instant::now();
+        progress.finish(format!(
+            "{stage}: {} of {} payloads ordered",
+            report.ordered, report.staged,
+        ));
+        let progress = Progress::logged("recovery: move step", None, log_progress);
         let moved = or_failure(
             "moving staged payloads",
-            self.move_staged(&mut report).await,
+            self.move_staged(&mut report, &progress).await,
         );
         report.steps[2] = Some(moved);
-        tracing::info!(
-            "recovery: move step {moved} in {:?}: {} moved, {} refused",
-            moving.elapsed(),
-            report.moved,
-            report.refused,
-        );
+        progress.finish(format!(
+            "{moved}: {} moved, {} refused, {} PSV copies skipped",
+            report.moved, report.refused, report.skipped,
+        ));
         if let Err(e) = self.store.clear_staging().await {
             tracing::warn!("recovery: the staging tables could not be emptied: {e}");
         }
@@ -372,11 +375,14 @@ impl Node {
         }
     }
 
-    /// The stage step: passes of Tessera's staging until one stages nothing.
+    /// The stage step: passes of Tessera's staging until one stages nothing; `progress`
+    /// counts the payloads given a stage, of those staged.
     async fn stage_resent(
         &self,
         report: &mut RecoveryReport,
+        progress: &Progress,
     ) -> Result<RecoveryResult, ManagerError> {
+        progress.set_total(self.store.staging_counts().await?.payloads);
         let mut stage = 0;
         loop {
             stage += 1;
@@ -384,7 +390,9 @@ impl Node {
             if staged == 0 {
                 break;
             }
-            tracing::info!(stage, staged, "recovery: staged");
+            tracing::debug!(stage, staged, "recovery: staged");
+            progress.set_message(format!("stage {stage}"));
+            progress.inc(staged as u64);
         }
         let counts = self.store.staging_counts().await?;
         report.staged = counts.payloads;
@@ -416,12 +424,12 @@ impl Node {
     async fn move_staged(
         &self,
         report: &mut RecoveryReport,
+        progress: &Progress,
     ) -> Result<RecoveryResult, ManagerError> {
-        let total = self.store.staging_counts().await?.payloads;
+        progress.set_total(self.store.staging_counts().await?.payloads);
         let mut after: Option<StagedPayload> = None;
         let mut last_psv: Option<String> = None;
         let mut seen = 0u64;
-        let mut next_progress = 1000;
         loop {
             let rows = self.store.staging_page(after.clone(), MOVE_PAGE).await?;
             let Some(last) = rows.last().cloned() else {
@@ -453,10 +461,7 @@ impl Node {
                 }
             }
             self.move_page(page, report).await;
-            if seen >= next_progress || seen == total {
-                tracing::info!("recovery: moved {} of {total} staged payloads", seen);
-                next_progress = seen + 1000;
-            }
+            progress.set(seen);
         }
         Ok(RecoveryResult::of(
             report.refused,
@@ -506,6 +511,11 @@ impl Node {
             }
         }
     }
+}
+
+/// Writes a progress line into the log, at info under this module's target.
+fn log_progress(line: &str) {
+    tracing::info!("{line}");
 }
 
 /// A step's outcome, or FAILURE (logged) when the step could not run to its end.

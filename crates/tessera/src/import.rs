@@ -1,16 +1,18 @@
 //! `tessera import-h2 --script dump.sql -configfile tessera.json [-o path=value]...`: imports a
 //! Tessera H2 database, dumped with H2's `Script` tool, into the database of the config's
 //! `jdbc` (SQLite or PostgreSQL), with the tables created or upgraded first as
-//! `--migrate-only` does. Progress on stderr, the report on stdout. `docs/h2-migration.md`.
+//! `--migrate-only` does. Progress on stderr (a bar at a terminal, else a line every 10 s and
+//! one at the end: `tm_config::progress`), the report on stdout. `docs/h2-migration.md`.
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use tm_config::cli::Exit;
+use tm_config::progress::Progress;
 use tm_config::{LoadOptions, Profile};
 
 /// Imports a Tessera H2 database from the SQL script H2's Script tool writes.
@@ -111,14 +113,28 @@ pub async fn main(args: &[OsString]) -> ExitCode {
     };
     eprintln!("importing {} into {}", cli.script.display(), store.url());
     let script = cli.script.clone();
+    // Bytes of the script are what can be counted against a known total; rows only as the
+    // store reports them, every `tm_store::h2_import::PROGRESS_EVERY`.
+    let size = file.metadata().ok().map(|m| m.len());
+    let progress = Progress::bytes("h2 import", size);
+    let reading = Counted {
+        inner: file,
+        progress: progress.clone(),
+    };
+    let shown = progress.clone();
     let result = tokio::task::spawn_blocking(move || {
-        tm_store::import_h2_script(&store, BufReader::new(file), |rows| {
-            eprintln!("{rows} rows read");
+        tm_store::import_h2_script(&store, BufReader::new(reading), |rows| {
+            shown.set_message(format!("{rows} rows read"));
         })
     })
     .await;
     match result {
         Ok(Ok(report)) => {
+            let rows = report.rows_read() + report.skipped.values().sum::<u64>();
+            progress.finish(format!(
+                "{rows} rows read, {} statements",
+                report.statements
+            ));
             println!("{report}");
             if report.is_clean() {
                 Exit::Success.into()
@@ -127,6 +143,7 @@ pub async fn main(args: &[OsString]) -> ExitCode {
             }
         }
         Ok(Err(e)) => {
+            progress.finish("stopped");
             eprintln!(
                 "import of {} stopped: {e} (rows before it were imported; running the \
                  import again is safe)",
@@ -135,8 +152,23 @@ pub async fn main(args: &[OsString]) -> ExitCode {
             Exit::Failure.into()
         }
         Err(e) => {
+            progress.finish("failed");
             eprintln!("import failed: {e}");
             Exit::Failure.into()
         }
+    }
+}
+
+/// The script as it is read, each read counted into the progress.
+struct Counted {
+    inner: File,
+    progress: Progress,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.inc(n as u64);
+        Ok(n)
     }
 }

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use tm_client::q2t::{MediaType, Q2tClient, SendRequest, SendSignedRequest, StoreRawRequest};
+use tm_config::progress::Progress;
 use tm_core::{PublicKey, TxHash};
 
 use super::{BenchOptions, Scenario};
@@ -158,7 +158,9 @@ pub fn run(
         .map_err(|e| e.to_string())?;
     let seconds = options.seconds.max(1);
     let shared = Arc::new(Shared::default());
-    let bar = progress_bar(options.count.unwrap_or(seconds), label)?;
+    // Operations are counted either way (their rate is what a bench is about); a time-bound
+    // run has no total, and its message says how long it runs.
+    let progress = Progress::new(label, options.count);
 
     let started = Instant::now();
     let bounds = Bounds {
@@ -173,10 +175,10 @@ pub fn run(
         options.concurrency,
         bounds,
         &shared,
-        &bar,
+        &progress,
     ));
     let elapsed = started.elapsed().as_secs_f64();
-    bar.finish_and_clear();
+    progress.finish(counts(&shared, bounds));
 
     if scenario == Scenario::Send1 {
         if let Ok(mut hashes) = shared.sent.lock() {
@@ -184,17 +186,6 @@ pub fn run(
         }
     }
     Ok(summarise(&shared, &histogram, elapsed))
-}
-
-fn progress_bar(length: u64, label: &str) -> Result<ProgressBar, String> {
-    let bar = ProgressBar::new(length);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>28} [{bar:30}] {pos}/{len} {msg}")
-            .map_err(|e| e.to_string())?
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(label.to_owned());
-    Ok(bar)
 }
 
 fn new_histogram() -> Histogram<u64> {
@@ -209,14 +200,14 @@ async fn drive(
     concurrency: usize,
     bounds: Bounds,
     shared: &Arc<Shared>,
-    bar: &ProgressBar,
+    progress: &Progress,
 ) -> Histogram<u64> {
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..concurrency {
         let (target, shared) = (target.clone(), Arc::clone(shared));
         tasks.spawn(work(target, scenario, worker as u64, bounds, shared));
     }
-    let ticker = tokio::spawn(tick(bar.clone(), Arc::clone(shared), bounds));
+    let ticker = tokio::spawn(tick(progress.clone(), Arc::clone(shared), bounds));
     let mut total = new_histogram();
     while let Some(joined) = tasks.join_next().await {
         if let Ok(h) = joined {
@@ -254,18 +245,24 @@ async fn work(
     histogram
 }
 
-/// Moves the progress bar every 200 ms: operations done when count-bounded, else seconds.
-async fn tick(bar: ProgressBar, shared: Arc<Shared>, bounds: Bounds) {
+/// Updates the progress every 200 ms (the workers do not, so that it costs the measured
+/// operations nothing): operations finished, and how many failed.
+async fn tick(progress: Progress, shared: Arc<Shared>, bounds: Bounds) {
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let done = shared.done.load(Ordering::Relaxed);
-        let errors = shared.errors.load(Ordering::Relaxed);
-        if bounds.count.is_some() {
-            bar.set_position(done + errors);
-        } else {
-            bar.set_position(bounds.started.elapsed().as_secs().min(bounds.seconds));
-        }
-        bar.set_message(format!("{done} ok, {errors} errors"));
+        let finished = shared.done.load(Ordering::Relaxed) + shared.errors.load(Ordering::Relaxed);
+        progress.set_message(counts(&shared, bounds));
+        progress.set(finished);
+    }
+}
+
+/// `4990 ok, 10 errors`, and for a time-bound run `of a 30 s run`.
+fn counts(shared: &Shared, bounds: Bounds) -> String {
+    let done = shared.done.load(Ordering::Relaxed);
+    let errors = shared.errors.load(Ordering::Relaxed);
+    match bounds.count {
+        Some(_) => format!("{done} ok, {errors} errors"),
+        None => format!("{done} ok, {errors} errors, of a {} s run", bounds.seconds),
     }
 }
 

@@ -2,12 +2,13 @@
 //! by GoQuorum's PTM timeout, every outcome recorded with the time the send started.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tm_client::q2t::{MediaType, Q2tClient, SendRequest, SendSignedRequest, StoreRawRequest};
 use tm_client::ClientError;
+use tm_config::progress::Progress;
 use tm_core::{PublicKey, TxHash};
 use tm_dev_support::block_on;
 
@@ -161,28 +162,94 @@ fn summary(body: &str) -> &str {
 pub struct Load {
     stop: Arc<AtomicBool>,
     records: Arc<Mutex<Vec<Record>>>,
+    shown: Arc<Shown>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
+/// What the progress of a load shows: sends finished, the phase under way, failures so far.
+pub struct Shown {
+    progress: Progress,
+    phase: Mutex<String>,
+    failed: AtomicU64,
+}
+
+impl Shown {
+    /// Progress counting the sends of `label`, in `phase`.
+    pub fn new(label: &str, phase: &str) -> Self {
+        Self {
+            progress: Progress::new(label, None),
+            phase: Mutex::new(phase.to_owned()),
+            failed: AtomicU64::new(0),
+        }
+    }
+
+    /// One more send finished.
+    pub fn sent(&self, failed: bool) {
+        let failures = if failed {
+            self.failed.fetch_add(1, Ordering::Relaxed) + 1
+        } else {
+            self.failed.load(Ordering::Relaxed)
+        };
+        self.progress.set_message(self.message(failures));
+        self.progress.inc(1);
+    }
+
+    /// Ends the progress with its last line.
+    pub fn finish(&self) {
+        let failures = self.failed.load(Ordering::Relaxed);
+        self.progress.finish(format!("{failures} failed"));
+    }
+
+    /// Prints `line` on stdout without tearing a progress bar.
+    pub fn println(&self, line: impl AsRef<str>) {
+        self.progress.println(line);
+    }
+
+    fn message(&self, failures: u64) -> String {
+        let phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
+        format!("{phase}; {failures} failed")
+    }
+}
+
 impl Load {
-    /// Starts one worker per entry of `flows`, all sending with `sender`.
-    pub fn start(sender: &Sender, flows: &[Flow]) -> Self {
+    /// Starts one worker per entry of `flows`, all sending with `sender`; progress as `label`.
+    pub fn start(sender: &Sender, flows: &[Flow], label: &str) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let records = Arc::new(Mutex::new(Vec::new()));
+        let shown = Arc::new(Shown::new(label, "phase every replica up"));
         let threads = flows
             .iter()
             .enumerate()
             .map(|(worker, &flow)| {
-                let (stop, records, sender) =
-                    (Arc::clone(&stop), Arc::clone(&records), sender.clone());
-                std::thread::spawn(move || work(worker, flow, &sender, &stop, &records))
+                let (stop, records, shown, sender) = (
+                    Arc::clone(&stop),
+                    Arc::clone(&records),
+                    Arc::clone(&shown),
+                    sender.clone(),
+                );
+                std::thread::spawn(move || work(worker, flow, &sender, &stop, &records, &shown))
             })
             .collect();
         Self {
             stop,
             records,
+            shown,
             threads,
         }
+    }
+
+    /// Names the phase the progress shows from now on.
+    pub fn set_phase(&self, phase: &str) {
+        *self
+            .shown
+            .phase
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = phase.to_owned();
+    }
+
+    /// Prints `line` on stdout without tearing the progress bar.
+    pub fn println(&self, line: impl AsRef<str>) {
+        self.shown.println(line);
     }
 
     /// Sends acknowledged so far.
@@ -203,6 +270,7 @@ impl Load {
                 .join()
                 .map_err(|_| "a sending thread panicked".to_owned())?;
         }
+        self.shown.finish();
         let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
         Ok(std::mem::take(&mut *records))
     }
@@ -220,6 +288,7 @@ fn work(
     sender: &Sender,
     stop: &AtomicBool,
     records: &Mutex<Vec<Record>>,
+    shown: &Shown,
 ) {
     let mut i = 0u64;
     while !stop.load(Ordering::Relaxed) {
@@ -236,6 +305,7 @@ fn work(
                 ended: Instant::now(),
                 outcome,
             });
+        shown.sent(failed);
         if failed {
             std::thread::sleep(PAUSE_AFTER_FAILURE);
         }
@@ -244,7 +314,8 @@ fn work(
 
 /// The acknowledged sends of `records` that their reader does not serve with the payload
 /// sent, by index into `records`, with why. A read that gets no clear answer is tried again
-/// a few times, so that only a payload the node does not have counts as lost.
+/// a few times, so that only a payload the node does not have counts as lost. Progress is
+/// shown as `ha: reading back`.
 pub fn unreadable(readers: &[Q2tClient], records: &[Record]) -> Vec<(usize, String)> {
     const THREADS: usize = 8;
     let acked: Vec<(usize, &Acked)> = records
@@ -256,28 +327,39 @@ pub fn unreadable(readers: &[Q2tClient], records: &[Record]) -> Vec<(usize, Stri
         })
         .collect();
     let chunk = acked.len().div_ceil(THREADS).max(1);
-    std::thread::scope(|scope| {
+    let progress = Progress::new("ha: reading back", Some(acked.len() as u64));
+    let unreadable: Vec<(usize, String)> = std::thread::scope(|scope| {
         let handles: Vec<_> = acked
             .chunks(chunk)
-            .map(|part| scope.spawn(move || read_back(readers, part)))
+            .map(|part| {
+                let progress = &progress;
+                scope.spawn(move || read_back(readers, part, progress))
+            })
             .collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().unwrap_or_default())
             .collect()
-    })
+    });
+    progress.finish(format!("{} not served", unreadable.len()));
+    unreadable
 }
 
-fn read_back(readers: &[Q2tClient], acked: &[(usize, &Acked)]) -> Vec<(usize, String)> {
+fn read_back(
+    readers: &[Q2tClient],
+    acked: &[(usize, &Acked)],
+    progress: &Progress,
+) -> Vec<(usize, String)> {
     let mut unreadable = Vec::new();
     for (index, acked) in acked {
-        let Some(reader) = readers.get(acked.reader) else {
-            unreadable.push((*index, format!("{}: no reader", acked.hash)));
-            continue;
+        let read = match readers.get(acked.reader) {
+            Some(reader) => read_one(reader, acked),
+            None => Err("no reader".to_owned()),
         };
-        if let Err(why) = read_one(reader, acked) {
+        if let Err(why) = read {
             unreadable.push((*index, format!("{}: {why}", acked.hash)));
         }
+        progress.inc(1);
     }
     unreadable
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tm_client::q2t::Q2tClient;
 
-use super::load::{Record, Sender};
+use super::load::{Outcome, Record, Sender, Shown};
 
 /// One lane: a sender and the idle gaps it cycles through.
 pub struct Lane {
@@ -63,13 +63,17 @@ pub fn lanes(through_balancer: [Sender; 2], through_socket: [Sender; 2]) -> Vec<
 }
 
 /// Runs every lane for `length` (a lane's last send starts within it) and returns the
-/// records of all lanes.
+/// records of all lanes; progress counts the sends.
 pub fn run(lanes: Vec<Lane>, length: Duration) -> Vec<Record> {
     let records = Mutex::new(Vec::new());
+    let shown = Shown::new(
+        "ha: keep-alive soak",
+        &format!("{} s with nothing else sending", length.as_secs()),
+    );
     let start = Instant::now();
     std::thread::scope(|scope| {
         for lane in &lanes {
-            let records = &records;
+            let (records, shown) = (&records, &shown);
             scope.spawn(move || {
                 let mut gaps = lane.gaps.iter().cycle();
                 let mut next = Duration::ZERO;
@@ -82,6 +86,7 @@ pub fn run(lanes: Vec<Lane>, length: Duration) -> Vec<Record> {
                     let payload = format!("ha soak {}: send {i}", lane.name).into_bytes();
                     let started = Instant::now();
                     let outcome = lane.sender.send(super::load::Flow::Send, payload);
+                    shown.sent(matches!(outcome, Outcome::Failed(_)));
                     records
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -96,6 +101,7 @@ pub fn run(lanes: Vec<Lane>, length: Duration) -> Vec<Record> {
             });
         }
     });
+    shown.finish();
     records
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
