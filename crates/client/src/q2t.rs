@@ -281,6 +281,57 @@ pub struct PrivacyGroupResponse {
     pub members: Vec<String>,
 }
 
+/// `POST /createPrivacyGroup` (`PrivacyGroupRequest`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivacyGroupRequest {
+    /// Member keys (base64).
+    #[serde(default)]
+    pub addresses: Option<Vec<String>>,
+    /// The creating key (base64); the default key when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The id's seed (base64); 20 random bytes when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
+}
+
+/// `POST /findPrivacyGroup` (`PrivacyGroupSearchRequest`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivacyGroupSearchRequest {
+    /// Member keys (base64).
+    #[serde(default)]
+    pub addresses: Option<Vec<String>>,
+}
+
+/// `POST /retrievePrivacyGroup` (`PrivacyGroupRetrieveRequest`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivacyGroupRetrieveRequest {
+    /// The group id (base64).
+    #[serde(default)]
+    pub privacy_group_id: Option<String>,
+}
+
+/// `POST /deletePrivacyGroup` (`PrivacyGroupDeleteRequest`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivacyGroupDeleteRequest {
+    /// The group id (base64).
+    #[serde(default)]
+    pub privacy_group_id: Option<String>,
+    /// The deleting key (base64); the default key when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
 fn null_as_empty_map<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<BTreeMap<String, String>, D::Error> {
@@ -750,6 +801,50 @@ impl Q2tClient {
             .expect(RawRequest::new(Method::GET, &path).media(JSON), 200)
             .await?;
         self.decode(&path, &response)
+    }
+
+    /// `POST /createPrivacyGroup`.
+    pub async fn create_privacy_group(
+        &self,
+        request: &PrivacyGroupRequest,
+    ) -> Result<PrivacyGroupResponse, ClientError> {
+        self.post_group("/createPrivacyGroup", request).await
+    }
+
+    /// `POST /findPrivacyGroup`.
+    pub async fn find_privacy_group(
+        &self,
+        request: &PrivacyGroupSearchRequest,
+    ) -> Result<Vec<PrivacyGroupResponse>, ClientError> {
+        self.post_group("/findPrivacyGroup", request).await
+    }
+
+    /// `POST /retrievePrivacyGroup`.
+    pub async fn retrieve_privacy_group(
+        &self,
+        request: &PrivacyGroupRetrieveRequest,
+    ) -> Result<PrivacyGroupResponse, ClientError> {
+        self.post_group("/retrievePrivacyGroup", request).await
+    }
+
+    /// `POST /deletePrivacyGroup`: the deleted group's id (the answer is a JSON string).
+    pub async fn delete_privacy_group(
+        &self,
+        request: &PrivacyGroupDeleteRequest,
+    ) -> Result<String, ClientError> {
+        self.post_group("/deletePrivacyGroup", request).await
+    }
+
+    async fn post_group<T: Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        request: &T,
+    ) -> Result<R, ClientError> {
+        let raw = RawRequest::new(Method::POST, path)
+            .media(JSON)
+            .json(request);
+        let response = self.expect(raw, 200).await?;
+        self.decode(path, &response)
     }
 
     /// ThirdParty `GET /keys`.

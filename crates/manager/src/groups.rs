@@ -2,7 +2,9 @@
 //! (P2P `/pushPrivacyGroup`) and the Q2T listing of active groups by type
 //! (`GET /groups/{type}`, docs/protocol.md).
 
+use tm_core::payload::PrivacyGroupId;
 use tm_core::privacy_group::{PrivacyGroupRecord, GROUP_TYPES};
+use tm_core::PublicKey;
 use tm_store::PrivacyGroupRow;
 
 use crate::{ManagerError, Node};
@@ -66,6 +68,7 @@ impl Node {
             self.store.save_privacy_group(row).await?;
             return Ok(());
         }
+        self.check_pushed_membership(&record, &id).await?;
         if record.group_type == "RESIDENT"
             && self
                 .settings
@@ -138,4 +141,302 @@ impl Node {
         }
         Ok(groups)
     }
+}
+
+/// What `POST /createPrivacyGroup` asks for.
+#[derive(Clone, Debug, Default)]
+pub struct NewGroup {
+    /// Its name.
+    pub name: String,
+    /// Its description.
+    pub description: String,
+    /// The creating key (the default key when `None`): one of ours, and a member.
+    pub from: Option<PublicKey>,
+    /// Its members.
+    pub members: Vec<PublicKey>,
+    /// The seed of its id (20 random bytes when `None`).
+    pub seed: Option<Vec<u8>>,
+}
+
+/// The name and description Tessera gives the group it makes for a send without one (orion
+/// mode).
+const LEGACY_NAME: &str = "legacy";
+const LEGACY_DESCRIPTION: &str =
+    "Privacy groups to support the creation of groups by privateFor and privateFrom";
+
+impl GroupSummary {
+    fn of(id: &PrivacyGroupId, record: &PrivacyGroupRecord) -> Self {
+        Self {
+            id: id.as_bytes().to_vec(),
+            name: record.name.clone(),
+            description: record.description.clone(),
+            group_type: record.group_type.clone(),
+            members: record.members.iter().map(PublicKey::to_base64).collect(),
+        }
+    }
+}
+
+impl Node {
+    /// `createPrivacyGroup`: a PANTHEON group of `members` (id from the members and the seed,
+    /// docs/protocol.md §3.7), pushed to the nodes of its members that are not ours, then
+    /// stored. The creating key must be ours and a member (403); every other member must be
+    /// routable (404) on a node that takes privacy groups (403). A refused request pushes and
+    /// stores nothing.
+    pub async fn create_privacy_group(
+        &self,
+        group: NewGroup,
+    ) -> Result<GroupSummary, ManagerError> {
+        let from = match group.from {
+            Some(key) => key,
+            None => self.enclave.default_public_key().await?,
+        };
+        if group.members.is_empty() {
+            return Err(ManagerError::BadRequest(
+                "A privacy group needs at least one member".into(),
+            ));
+        }
+        if !group.members.contains(&from) {
+            return Err(ManagerError::Forbidden(
+                "The list of members in a privacy group should include self".into(),
+            ));
+        }
+        let ours = self.enclave.public_keys().await?;
+        if !ours.contains(&from) {
+            return Err(ManagerError::Forbidden(format!(
+                "The key {from} creating a privacy group is not managed by this node"
+            )));
+        }
+        let seed = match group.seed {
+            Some(seed) => seed,
+            None => random_seed(),
+        };
+        let record = PrivacyGroupRecord {
+            name: group.name,
+            description: group.description,
+            members: group.members,
+            seed,
+            group_type: "PANTHEON".into(),
+            state: "ACTIVE".into(),
+        };
+        let row = PrivacyGroupRow::from_record(&record);
+        let id = row.id.clone();
+        if self.store.find_privacy_group(id.clone()).await?.is_some() {
+            return Err(ManagerError::Forbidden(format!(
+                "Privacy group {} already exists",
+                tm_core::b64::encode(id.as_bytes())
+            )));
+        }
+        self.publish_group(&record, &ours).await?;
+        let data = row.data.clone();
+        let stored = self.store.retrieve_or_save_privacy_group(row).await?;
+        if stored.data != data {
+            return Err(ManagerError::Forbidden(format!(
+                "Privacy group {} already exists",
+                tm_core::b64::encode(id.as_bytes())
+            )));
+        }
+        tracing::info!(group = %tm_core::b64::encode(id.as_bytes()), "privacy group created");
+        Ok(GroupSummary::of(&id, &record))
+    }
+
+    /// `findPrivacyGroup`: the active groups whose members are exactly `members` (any order).
+    pub async fn find_privacy_groups(
+        &self,
+        members: &[PublicKey],
+    ) -> Result<Vec<GroupSummary>, ManagerError> {
+        let lookup = tm_core::privacy_group::lookup_id(members);
+        let mut found = Vec::new();
+        for row in self
+            .store
+            .find_privacy_groups_by_lookup_id(lookup.as_bytes().to_vec())
+            .await?
+        {
+            let Ok(record) = row.record() else {
+                tracing::warn!("skipping a privacy group that does not decode");
+                continue;
+            };
+            if record.state == "ACTIVE" {
+                found.push(GroupSummary::of(&row.id, &record));
+            }
+        }
+        Ok(found)
+    }
+
+    /// `retrievePrivacyGroup`: the active group with this id (404 unknown or deleted).
+    pub async fn retrieve_privacy_group(
+        &self,
+        id: &PrivacyGroupId,
+    ) -> Result<GroupSummary, ManagerError> {
+        let record = self.active_group(id).await?;
+        Ok(GroupSummary::of(id, &record))
+    }
+
+    /// `deletePrivacyGroup`: marks the group DELETED, pushes that to its members' nodes, then
+    /// stores it. `from` (the default key when `None`) must be a member (403); an unknown or
+    /// deleted group is 404.
+    pub async fn delete_privacy_group(
+        &self,
+        from: Option<PublicKey>,
+        id: &PrivacyGroupId,
+    ) -> Result<GroupSummary, ManagerError> {
+        let from = match from {
+            Some(key) => key,
+            None => self.enclave.default_public_key().await?,
+        };
+        let held = self.active_group(id).await?;
+        if !held.members.contains(&from) {
+            return Err(ManagerError::Forbidden(
+                "Sender of request does not belong to this privacy group".into(),
+            ));
+        }
+        if held.group_type == "RESIDENT" {
+            return Err(ManagerError::Forbidden(
+                "A resident group is set by the config and cannot be deleted".into(),
+            ));
+        }
+        let deleted = PrivacyGroupRecord {
+            state: "DELETED".into(),
+            ..held
+        };
+        let ours = self.enclave.public_keys().await?;
+        self.publish_group(&deleted, &ours).await?;
+        self.store
+            .save_privacy_group(PrivacyGroupRow::from_record(&deleted))
+            .await?;
+        tracing::info!(group = %tm_core::b64::encode(id.as_bytes()), "privacy group deleted");
+        Ok(GroupSummary::of(id, &deleted))
+    }
+
+    /// The LEGACY group of a send without a group id (orion mode): sender and recipients, kept
+    /// here only (Tessera's `createLegacyPrivacyGroup`: found or created, never pushed).
+    pub async fn legacy_privacy_group(
+        &self,
+        from: &PublicKey,
+        recipients: &[PublicKey],
+    ) -> Result<PrivacyGroupId, ManagerError> {
+        let mut members = Vec::with_capacity(recipients.len() + 1);
+        members.push(from.clone());
+        members.extend(recipients.iter().cloned());
+        let record = PrivacyGroupRecord {
+            name: LEGACY_NAME.into(),
+            description: LEGACY_DESCRIPTION.into(),
+            members,
+            seed: Vec::new(),
+            group_type: "LEGACY".into(),
+            state: "ACTIVE".into(),
+        };
+        let row = PrivacyGroupRow::from_record(&record);
+        let id = row.id.clone();
+        self.store.retrieve_or_save_privacy_group(row).await?;
+        Ok(id)
+    }
+
+    /// A pushed group must concern this node and come from the network it names: one of its
+    /// members is ours (else we would store groups we are not in), and one is a key a known
+    /// peer serves (its creator is a member, and a group of our keys and strangers' is no
+    /// group of the network). Tessera's wire carries no sender identity, so this is as close
+    /// as a receiver can check "pushed by a member's node" (docs/security.md). 403 otherwise.
+    async fn check_pushed_membership(
+        &self,
+        record: &PrivacyGroupRecord,
+        id: &str,
+    ) -> Result<(), ManagerError> {
+        let ours = self.enclave.public_keys().await?;
+        if !record.members.iter().any(|m| ours.contains(m)) {
+            return Err(ManagerError::Forbidden(format!(
+                "Privacy group {id} has no member on this node"
+            )));
+        }
+        for member in record.members.iter().filter(|m| !ours.contains(m)) {
+            if self.store.find_recipient(member.clone()).await?.is_some() {
+                return Ok(());
+            }
+        }
+        Err(ManagerError::Forbidden(format!(
+            "Privacy group {id} has no member on a node known to this one"
+        )))
+    }
+
+    /// The active group held under `id`, decoded (404 otherwise).
+    async fn active_group(&self, id: &PrivacyGroupId) -> Result<PrivacyGroupRecord, ManagerError> {
+        let not_found = || {
+            ManagerError::NotFound(format!(
+                "Privacy group Id[{}] not found",
+                tm_core::b64::encode(id.as_bytes())
+            ))
+        };
+        let row = self
+            .store
+            .find_privacy_group(id.clone())
+            .await?
+            .ok_or_else(not_found)?;
+        let record = row.record().map_err(|e| {
+            ManagerError::Internal(format!(
+                "stored privacy group {} does not decode: {e}",
+                tm_core::b64::encode(id.as_bytes())
+            ))
+        })?;
+        if record.state != "ACTIVE" {
+            return Err(not_found());
+        }
+        Ok(record)
+    }
+
+    /// Pushes `record` to the node of every member that is not ours (Tessera's
+    /// `RestPrivacyGroupPublisher`): each must be routable (404) on a node that advertised
+    /// `3.0` (403), checked for all before the first push; then one push per node, in
+    /// parallel. Offline is 410, any other answer 500.
+    async fn publish_group(
+        &self,
+        record: &PrivacyGroupRecord,
+        ours: &[PublicKey],
+    ) -> Result<(), ManagerError> {
+        let mut seen = Vec::new();
+        let mut urls: Vec<String> = Vec::new();
+        for key in record.members.iter().filter(|k| !ours.contains(k)) {
+            let route = self.route_with(key, &mut seen).await?;
+            if !route.supports("3.0") {
+                return Err(ManagerError::Forbidden(format!(
+                    "Transactions with privacy group is not currently supported on recipient {key}"
+                )));
+            }
+            if !urls.contains(&route.url) {
+                urls.push(route.url);
+            }
+        }
+        let encoded = record.encode();
+        let mut pushes = tokio::task::JoinSet::new();
+        for url in urls {
+            let p2p = self.p2p.clone();
+            let body = encoded.clone();
+            pushes.spawn(tm_trace::carried(async move {
+                p2p.push_privacy_group(&url, body).await.map_err(|e| {
+                    if e.is_offline() {
+                        ManagerError::NodeOffline(e.to_string())
+                    } else {
+                        tracing::warn!(%url, "privacy group push refused: {e}");
+                        ManagerError::PushFailed(format!(
+                            "Unable to push privacy group to recipient url {url}"
+                        ))
+                    }
+                })
+            }));
+        }
+        while let Some(done) = pushes.join_next().await {
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(e) => return Err(ManagerError::Internal(format!("push task: {e}"))),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Tessera's seed of a PANTHEON group made without one: 20 random bytes.
+fn random_seed() -> Vec<u8> {
+    use rand_core::RngCore;
+    let mut seed = vec![0u8; 20];
+    rand_core::OsRng.fill_bytes(&mut seed);
+    seed
 }

@@ -6,9 +6,10 @@ use actix_web::http::header::LOCATION;
 use actix_web::{web, HttpRequest, HttpResponse};
 use tm_client::q2t::{
     encode_hash, DeleteRequest, EncodedPayloadJson, KeyEntry, KeysResponse, MediaType,
-    PathEncoding, PrivacyGroupResponse, ReceiveResponse, SendRequest, SendResponse,
-    SendSignedRequest, StoreRawRequest, StoreRawResponse, HEADER_FROM, HEADER_KEY, HEADER_TO,
-    OCTET_STREAM,
+    PathEncoding, PrivacyGroupDeleteRequest, PrivacyGroupRequest, PrivacyGroupResponse,
+    PrivacyGroupRetrieveRequest, PrivacyGroupSearchRequest, ReceiveResponse, SendRequest,
+    SendResponse, SendSignedRequest, StoreRawRequest, StoreRawResponse, HEADER_FROM, HEADER_KEY,
+    HEADER_TO, OCTET_STREAM,
 };
 use tm_core::payload::{Nonce, PrivacyGroupId, RecipientBox, SecurityHash};
 use tm_core::{EncodedPayload, PrivacyMode, PublicKey, TxHash};
@@ -68,17 +69,10 @@ fn send_response(sent: &Sent, media: MediaType) -> SendResponse {
     }
 }
 
-fn privacy_group_id(text: Option<&str>, media: MediaType) -> Result<Option<PrivacyGroupId>> {
-    // Privacy groups arrived with the 2.1/3.0 resource; the plain JSON resource ignores them.
-    if media == MediaType::Json {
-        return Ok(None);
-    }
-    text.map(|t| {
-        tm_core::b64::decode(t, "privacy group id")
-            .map(PrivacyGroupId)
-            .map_err(|_| ApiError::internal("Illegal base64 character in privacyGroupId"))
-    })
-    .transpose()
+/// A send's `privacyGroupId`: every JSON variant honours it (Tessera's current
+/// `TransactionResource.send` and `sendSignedTransactionEnhanced` do too).
+fn privacy_group_id(text: Option<&str>) -> Result<Option<PrivacyGroupId>> {
+    text.map(group_id).transpose()
 }
 
 /// `@PrivacyValid`: PSV needs an exec hash.
@@ -121,7 +115,7 @@ fn privacy(fields: PrivacyFields<'_>, media: MediaType) -> Result<Privacy> {
         privacy_mode,
         affected: input::hashes(fields.affected, "affectedContractTransactions")?,
         exec_hash: fields.exec_hash.unwrap_or_default().into_bytes(),
-        privacy_group_id: privacy_group_id(fields.privacy_group_id, media)?,
+        privacy_group_id: privacy_group_id(fields.privacy_group_id)?,
         // Only the 4.0 resource reads mandatory recipients.
         mandatory_recipients: if media == MediaType::V4_0 {
             input::keys(fields.mandatory_recipients, "mandatoryRecipients")?
@@ -466,6 +460,150 @@ pub async fn encoded_payload_decrypt(
     )
 }
 
+/// A privacy group id in base64: malformed text is 400 (docs/privacy-groups.md; Tessera's
+/// `Id.fromBase64String` fails with a 500).
+fn group_id(text: &str) -> Result<PrivacyGroupId> {
+    tm_core::b64::decode(text, "privacy group id")
+        .map(PrivacyGroupId)
+        .map_err(|_| {
+            ApiError::bad_request(format!("Invalid privacy group id {text:?}: not base64"))
+        })
+}
+
+/// Keys of a privacy group request: malformed base64 or a key of the wrong length is 400.
+fn group_keys(list: Option<&[String]>, what: &str) -> Result<Vec<PublicKey>> {
+    list.unwrap_or_default()
+        .iter()
+        .map(|text| group_key(text, what))
+        .collect()
+}
+
+fn group_key(text: &str, what: &str) -> Result<PublicKey> {
+    match PublicKey::from_base64(text) {
+        Ok(key) if key.as_bytes().len() == tm_core::keys::NACL_KEY_LEN => Ok(key),
+        _ => Err(ApiError::bad_request(format!(
+            "Invalid {what} {text:?}: not a base64 public key"
+        ))),
+    }
+}
+
+fn group_response(group: tm_manager::groups::GroupSummary) -> PrivacyGroupResponse {
+    PrivacyGroupResponse {
+        privacy_group_id: tm_core::b64::encode(&group.id),
+        name: group.name,
+        description: group.description,
+        group_type: group.group_type,
+        members: group.members,
+    }
+}
+
+/// `POST /createPrivacyGroup` (docs/privacy-groups.md): a PANTHEON group, pushed to its other
+/// members' nodes; **200** with the group.
+pub async fn create_privacy_group(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    json_variant(&req, &[MediaType::Json])?;
+    let request: PrivacyGroupRequest = input::json(&body)?;
+    let members = group_keys(request.addresses.as_deref(), "member")?;
+    let from = request
+        .from
+        .as_deref()
+        .map(|text| group_key(text, "from key"))
+        .transpose()?;
+    let seed = request
+        .seed
+        .as_deref()
+        .map(|text| {
+            tm_core::b64::decode(text, "seed")
+                .map_err(|_| ApiError::bad_request("Invalid seed: not base64"))
+        })
+        .transpose()?;
+    let group = node
+        .create_privacy_group(tm_manager::groups::NewGroup {
+            name: request.name.unwrap_or_default(),
+            description: request.description.unwrap_or_default(),
+            from,
+            members,
+            seed,
+        })
+        .await?;
+    json_response(
+        actix_web::http::StatusCode::OK,
+        MediaType::Json,
+        &group_response(group),
+    )
+}
+
+/// `POST /findPrivacyGroup`: the active groups with exactly these members; **200** array.
+pub async fn find_privacy_group(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    json_variant(&req, &[MediaType::Json])?;
+    let request: PrivacyGroupSearchRequest = input::json(&body)?;
+    let members = group_keys(request.addresses.as_deref(), "member")?;
+    let groups: Vec<PrivacyGroupResponse> = node
+        .find_privacy_groups(&members)
+        .await?
+        .into_iter()
+        .map(group_response)
+        .collect();
+    json_response(actix_web::http::StatusCode::OK, MediaType::Json, &groups)
+}
+
+/// `POST /retrievePrivacyGroup`: **200** the group; 404 unknown or deleted.
+pub async fn retrieve_privacy_group(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    json_variant(&req, &[MediaType::Json])?;
+    let request: PrivacyGroupRetrieveRequest = input::json(&body)?;
+    let id = group_id(
+        request
+            .privacy_group_id
+            .as_deref()
+            .ok_or_else(|| ApiError::bad_request("privacyGroupId is required"))?,
+    )?;
+    let group = node.retrieve_privacy_group(&id).await?;
+    json_response(
+        actix_web::http::StatusCode::OK,
+        MediaType::Json,
+        &group_response(group),
+    )
+}
+
+/// `POST /deletePrivacyGroup`: marks it DELETED and pushes that; **200** with the id as a JSON
+/// string (what Besu reads).
+pub async fn delete_privacy_group(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    json_variant(&req, &[MediaType::Json])?;
+    let request: PrivacyGroupDeleteRequest = input::json(&body)?;
+    let id = group_id(
+        request
+            .privacy_group_id
+            .as_deref()
+            .ok_or_else(|| ApiError::bad_request("privacyGroupId is required"))?,
+    )?;
+    let from = request
+        .from
+        .as_deref()
+        .map(|text| group_key(text, "from key"))
+        .transpose()?;
+    let deleted = node.delete_privacy_group(from, &id).await?;
+    json_response(
+        actix_web::http::StatusCode::OK,
+        MediaType::Json,
+        &tm_core::b64::encode(&deleted.id),
+    )
+}
+
 /// `GET /groups/{type}` (docs/protocol.md §6.14): active groups of a type; `resident` needs
 /// multiple private states (503 otherwise).
 pub async fn groups(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResponse> {
@@ -475,13 +613,7 @@ pub async fn groups(node: web::Data<Node>, req: HttpRequest) -> Result<HttpRespo
         .privacy_groups(wanted)
         .await?
         .into_iter()
-        .map(|group| PrivacyGroupResponse {
-            privacy_group_id: tm_core::b64::encode(&group.id),
-            name: group.name,
-            description: group.description,
-            group_type: group.group_type,
-            members: group.members,
-        })
+        .map(group_response)
         .collect();
     json_response(actix_web::http::StatusCode::OK, MediaType::Json, &groups)
 }

@@ -58,6 +58,19 @@ pub fn routes() -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
                 web::post().to(h::encoded_payload_decrypt),
             )
             .route("/groups/{type}", web::get().to(h::groups))
+            .route(
+                "/createPrivacyGroup",
+                web::post().to(h::create_privacy_group),
+            )
+            .route("/findPrivacyGroup", web::post().to(h::find_privacy_group))
+            .route(
+                "/retrievePrivacyGroup",
+                web::post().to(h::retrieve_privacy_group),
+            )
+            .route(
+                "/deletePrivacyGroup",
+                web::post().to(h::delete_privacy_group),
+            )
             .route("/partyinfo/keys", web::get().to(h::party_info_keys))
             .default_service(web::to(no_such_path));
     }

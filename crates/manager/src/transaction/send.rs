@@ -224,7 +224,17 @@ impl Node {
         privacy_group_id: Option<&PrivacyGroupId>,
     ) -> Result<Vec<PublicKey>, ManagerError> {
         let given = match privacy_group_id {
-            Some(id) => self.privacy_group_members(id).await?,
+            Some(id) => {
+                let members = self.privacy_group_members(id).await?;
+                // Stricter than Tessera, which sends to the members and adds the sender: a key
+                // outside the group cannot send as the group (docs/privacy-groups.md).
+                if !members.contains(sender) {
+                    return Err(ManagerError::Forbidden(
+                        "Sender of request does not belong to this privacy group".into(),
+                    ));
+                }
+                members
+            }
             None => to,
         };
         let mut recipients = Vec::with_capacity(given.len() + 1);

@@ -344,14 +344,36 @@ fn payloads_no_one_can_decrypt_are_refused() {
     a_normal_push_still_works(&node);
 }
 
+/// The remote member of [`group`]'s groups: a key served by a known peer (routed with
+/// [`route_remote_member`]).
+fn remote_member() -> PublicKey {
+    PublicKey::from_bytes(vec![2; 32])
+}
+
+fn route_remote_member(node: &TestNode) {
+    store_of(node)
+        .upsert_recipient(&remote_member(), "http://127.0.0.1:1/")
+        .expect("a route");
+}
+
+/// A group of `node`'s key and [`remote_member`].
+fn group_of(node: &TestNode, name: &str, state: &str) -> PrivacyGroupRecord {
+    PrivacyGroupRecord {
+        members: vec![node.keys[0].public.clone(), remote_member()],
+        ..group(name, state)
+    }
+}
+
+/// A group of two keys that are not `p2p_node`'s.
+fn group_of_strangers() -> PrivacyGroupRecord {
+    group("strangers", "ACTIVE")
+}
+
 fn group(name: &str, state: &str) -> PrivacyGroupRecord {
     PrivacyGroupRecord {
         name: name.into(),
         description: "a group".into(),
-        members: vec![
-            PublicKey::from_bytes(vec![1; 32]),
-            PublicKey::from_bytes(vec![2; 32]),
-        ],
+        members: vec![PublicKey::from_bytes(vec![1; 32]), remote_member()],
         seed: vec![9; 32],
         group_type: "PANTHEON".into(),
         state: state.into(),
@@ -362,6 +384,8 @@ fn group(name: &str, state: &str) -> PrivacyGroupRecord {
 fn privacy_groups_of_unknown_types_and_states_or_that_rewrite_ours_are_refused() {
     let node = p2p_node("groups", &[]);
     let url = node.p2p_url();
+    route_remote_member(&node);
+    let group = |name: &str, state: &str| group_of(&node, name, state);
     let groups = || store_of(&node).list_privacy_groups().expect("groups");
     let push = |record: &PrivacyGroupRecord| match block_on(
         client().push_privacy_group(&url, record.encode()),
@@ -398,6 +422,22 @@ fn privacy_groups_of_unknown_types_and_states_or_that_rewrite_ours_are_refused()
         ..group("g", "ACTIVE")
     };
     assert_eq!(push(&short_member).0, 400);
+    // A group none of our keys is in, or whose other members no known peer serves: not ours
+    // to hold, or not from the network (Tessera stores both).
+    let strangers = group_of_strangers();
+    let (status, body) = push(&strangers);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("no member on this node"), "{body}");
+    let unknown_company = PrivacyGroupRecord {
+        members: vec![
+            node.keys[0].public.clone(),
+            PublicKey::from_bytes(vec![7; 32]),
+        ],
+        ..group("g", "ACTIVE")
+    };
+    let (status, body) = push(&unknown_company);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("known to this one"), "{body}");
     assert!(groups().is_empty(), "nothing stored");
     upcheck(&url);
 

@@ -6,4 +6,5 @@ mod handover;
 mod keygen;
 mod metrics;
 mod node;
+mod privacy_groups;
 mod recovery;
