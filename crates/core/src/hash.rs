@@ -46,6 +46,37 @@ impl TxHash {
     }
 }
 
+/// How a node hashes cipher texts into transaction hashes (Tessera's `PayloadDigest`): SHA3-512
+/// normally, SHA-512/256 in Orion client mode (`"mode": "orion"`, for Besu). Every node of a
+/// network must use the same: a pushed payload is stored under the receiver's digest of it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PayloadDigest {
+    /// SHA3-512 (64 bytes): Tessera's default.
+    #[default]
+    Sha3_512,
+    /// SHA-512/256 (32 bytes): Orion mode.
+    Sha512_256,
+}
+
+impl PayloadDigest {
+    /// The digest of a client mode: Orion's for `orion`, the default otherwise.
+    pub fn for_orion_mode(orion: bool) -> Self {
+        if orion {
+            Self::Sha512_256
+        } else {
+            Self::Sha3_512
+        }
+    }
+
+    /// The transaction hash of `cipher_text`.
+    pub fn of(self, cipher_text: &[u8]) -> TxHash {
+        match self {
+            Self::Sha3_512 => TxHash::of_cipher_text(cipher_text),
+            Self::Sha512_256 => TxHash::of_cipher_text_orion(cipher_text),
+        }
+    }
+}
+
 impl fmt::Display for TxHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_base64())

@@ -26,7 +26,7 @@ pub mod version;
 
 pub use codec::PayloadCodec;
 pub use error::{CodecError, CoreError, CryptoError, KeyFileError};
-pub use hash::TxHash;
+pub use hash::{PayloadDigest, TxHash};
 pub use keys::{KeyPair, PrivateKey, PublicKey};
 pub use kind::{Classify, ErrorKind};
 pub use payload::{EncodedPayload, PrivacyMode};

@@ -144,6 +144,11 @@ impl EncodedPayload {
         TxHash::of_cipher_text(&self.cipher_text)
     }
 
+    /// The transaction hash of this payload under `digest` (Orion mode's differs).
+    pub fn hash_with(&self, digest: crate::hash::PayloadDigest) -> TxHash {
+        digest.of(&self.cipher_text)
+    }
+
     /// The copy pushed to one remote recipient (`Builder.forRecipient`, docs/protocol.md §1.6):
     /// only that recipient's box, and only its key, except in PSV mode where the full key
     /// list is kept with the recipient moved to the front.

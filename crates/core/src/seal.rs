@@ -113,6 +113,11 @@ impl RawTransaction {
     pub fn hash(&self) -> TxHash {
         TxHash::of_cipher_text(&self.encrypted_payload)
     }
+
+    /// The raw hash under `digest` (Orion mode's differs).
+    pub fn hash_with(&self, digest: crate::hash::PayloadDigest) -> TxHash {
+        digest.of(&self.encrypted_payload)
+    }
 }
 
 /// The key pairs a node holds, with the shared-key cache, doing every private-key operation.

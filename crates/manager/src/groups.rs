@@ -34,8 +34,8 @@ impl Node {
     /// - `ACTIVE`: the group is inserted if its id is new; the same record again changes
     ///   nothing; a different record under a held id (another name, description or state: a
     ///   deleted group brought back) is refused with 403 (Tessera's insert fails: 500). A
-    ///   resident group configured on this node cannot be pushed (403): its members are ours
-    ///   to set.
+    ///   group none of our keys is in, or none of whose other members a known peer serves,
+    ///   is 403, and so is any resident group (each node's own, from its config).
     /// - `DELETED`: replaces the group held under its id only if it is that group with the
     ///   state changed, as `deletePrivacyGroup` builds it (403 otherwise; Tessera writes any
     ///   record); a group we do not hold is not stored (as Tessera).
@@ -69,15 +69,12 @@ impl Node {
             return Ok(());
         }
         self.check_pushed_membership(&record, &id).await?;
-        if record.group_type == "RESIDENT"
-            && self
-                .settings
-                .resident_groups
-                .iter()
-                .any(|g| g.id == row.id.as_bytes())
-        {
+        if record.group_type == "RESIDENT" {
+            // Resident groups are each node's own (its config's), never published by Tessera;
+            // one pushed with a key of ours would make our next start refuse (a key in two
+            // resident groups).
             return Err(ManagerError::Forbidden(format!(
-                "Resident group {} is configured on this node and cannot be pushed by a peer",
+                "Resident group {} cannot be pushed by a peer: resident groups are set by each node's config",
                 record.name
             )));
         }
@@ -92,7 +89,7 @@ impl Node {
     }
 
     /// The active groups of `group_type` (any case). Resident groups need multiple private
-    /// states; the configured ones are listed with the stored ones, merged by id.
+    /// states.
     pub async fn privacy_groups(
         &self,
         group_type: &str,
@@ -125,20 +122,8 @@ impl Node {
                 });
             }
         }
-        if wanted == "RESIDENT" {
-            for configured in &self.settings.resident_groups {
-                match groups.iter_mut().find(|g| g.id == configured.id) {
-                    Some(stored) => {
-                        for member in &configured.members {
-                            if !stored.members.contains(member) {
-                                stored.members.push(member.clone());
-                            }
-                        }
-                    }
-                    None => groups.push(configured.clone()),
-                }
-            }
-        }
+        // Resident groups are in the database too: each service stores the configured ones
+        // at start (`resident.rs`).
         Ok(groups)
     }
 }

@@ -13,6 +13,7 @@ pub mod party;
 pub mod push;
 pub mod recovery;
 pub mod resend;
+mod resident;
 mod settings;
 pub mod transaction;
 
@@ -48,14 +49,17 @@ pub async fn open_store(
     create: bool,
 ) -> Result<AsyncStore, ManagerError> {
     let jdbc = config.jdbc.clone().unwrap_or_default();
-    Ok(AsyncStore::connect(
+    let mut settings = tm_store::StoreSettings::new(
         jdbc.url.unwrap_or_else(|| DEFAULT_JDBC_URL.to_owned()),
-        jdbc.username,
-        jdbc.password.map(|p| p.expose().to_owned()),
+        jdbc.username.as_deref(),
+        jdbc.password.as_ref().map(|p| p.expose()),
         jdbc.auto_create_tables || create,
         POOL_SIZE,
-    )
-    .await?)
+    );
+    // Orion mode (Besu) keys transactions by another digest (docs/privacy-groups.md).
+    settings.digest =
+        tm_core::PayloadDigest::for_orion_mode(config.mode == tm_config::ClientMode::Orion);
+    Ok(AsyncStore::open(settings).await?)
 }
 
 impl Node {

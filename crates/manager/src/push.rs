@@ -43,7 +43,7 @@ impl Node {
         payload: EncodedPayload,
     ) -> Result<(TxHash, PushOutcome), ManagerError> {
         storable(&payload)?;
-        let hash = payload.hash();
+        let hash = self.store.hash_of(&payload);
         let Some(payload) = self
             .checked_push(payload, &hash, &Pending::default())
             .await?

@@ -132,6 +132,11 @@ impl Service {
             }
             _ => StartError::failure(e.to_string()),
         })?;
+        // Tessera's `ResidentGroupHandler.onCreate` at start: a violation ends its `main` with
+        // "ERROR: Cause is <message>" and exit 2 (not a config-validation exit 1).
+        node.store_resident_groups()
+            .await
+            .map_err(|e| StartError::failure(format!("Cause is {e}")))?;
         warn_on_misaligned_limits(&config);
         Ok(Self { config, node })
     }

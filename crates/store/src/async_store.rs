@@ -45,6 +45,23 @@ impl AsyncStore {
         .map(Self::from)
     }
 
+    /// [`Store::open`] on a blocking thread.
+    pub async fn open(settings: crate::StoreSettings) -> Result<Self, StoreError> {
+        blocking(move || Store::open(&settings))
+            .await
+            .map(Self::from)
+    }
+
+    /// [`Store::hash_of`]: the hash a payload is stored under.
+    pub fn hash_of(&self, payload: &tm_core::EncodedPayload) -> tm_core::TxHash {
+        self.store.hash_of(payload)
+    }
+
+    /// [`Store::digest`].
+    pub fn digest(&self) -> tm_core::PayloadDigest {
+        self.store.digest()
+    }
+
     /// The blocking store underneath (for code already on a blocking thread).
     pub fn blocking(&self) -> &Store {
         &self.store
@@ -179,6 +196,16 @@ impl AsyncStore {
     /// [`Store::list_privacy_groups`].
     pub async fn list_privacy_groups(&self) -> Result<Vec<PrivacyGroupRow>, StoreError> {
         self.run(|s| s.list_privacy_groups()).await
+    }
+
+    /// [`Store::update_privacy_groups`].
+    pub async fn update_privacy_groups<E, F>(&self, merge: F) -> Result<Vec<PrivacyGroupRow>, E>
+    where
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(Vec<PrivacyGroupRow>) -> Result<Vec<PrivacyGroupRow>, E> + Send + 'static,
+    {
+        let store = self.store.clone();
+        blocking(move || Ok(store.update_privacy_groups(merge))).await?
     }
 
     /// [`Store::clear_staging`].

@@ -48,6 +48,8 @@ pub struct StoreSettings {
     pub connection_timeout: Duration,
     /// SQLite `busy_timeout`: how long a writer waits for another writer's lock.
     pub sqlite_busy_timeout: Duration,
+    /// How payloads are hashed into the keys they are stored under (Orion mode's differs).
+    pub digest: tm_core::PayloadDigest,
 }
 
 impl StoreSettings {
@@ -67,6 +69,7 @@ impl StoreSettings {
             pool_size,
             connection_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
+            digest: tm_core::PayloadDigest::default(),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use diesel::{Connection, RunQueryDsl};
 use tm_core::payload::PrivacyGroupId;
 use tm_core::{EncodedPayload, PayloadCodec, PublicKey, TxHash};
 
@@ -31,6 +32,10 @@ const PARTY_WRITE_CHUNK: usize = 500;
 /// `Store::write_in_chunks`).
 const MAX_CHUNK_PAUSE: Duration = Duration::from_millis(100);
 
+/// Key of the PostgreSQL advisory lock [`Store::update_privacy_groups`] holds while it reads
+/// and rewrites privacy groups ("tm_prgrp" in ASCII).
+const PRIVACY_GROUP_LOCK_KEY: i64 = 0x746d_5f70_7267_7270;
+
 /// The longest `last_error` kept, in characters (the column is `VARCHAR(1024)`).
 pub const MAX_PEER_ERROR_CHARS: usize = 1024;
 
@@ -45,6 +50,7 @@ pub struct Store {
 struct Inner {
     pools: Pools,
     url: DatabaseUrl,
+    digest: tm_core::PayloadDigest,
 }
 
 impl fmt::Debug for Store {
@@ -104,7 +110,11 @@ impl Store {
         }
         let pools = Pools::build(&url, settings);
         let store = Self {
-            inner: Arc::new(Inner { pools, url }),
+            inner: Arc::new(Inner {
+                pools,
+                url,
+                digest: settings.digest,
+            }),
         };
         store.start(settings.auto_create_tables)?;
         Ok(store)
@@ -182,6 +192,17 @@ impl Store {
 
     // ---- ENCRYPTED_TRANSACTION -------------------------------------------------------------
 
+    /// The hash `payload` is stored under: its cipher text's digest, as this node's client
+    /// mode computes it ([`StoreSettings::digest`]).
+    pub fn hash_of(&self, payload: &EncodedPayload) -> TxHash {
+        payload.hash_with(self.inner.digest)
+    }
+
+    /// The digest of this node's client mode.
+    pub fn digest(&self) -> tm_core::PayloadDigest {
+        self.inner.digest
+    }
+
     /// Stores a payload pushed to or created by this node, as
     /// `TransactionManagerImpl.storePayload` does: a new hash is inserted (CBOR); for a hash we
     /// hold, the stored copy must be the same transaction (else
@@ -191,7 +212,7 @@ impl Store {
     /// The read-merge-write is one transaction holding the row (PostgreSQL `FOR UPDATE`,
     /// SQLite `BEGIN IMMEDIATE`), so instances storing the same hash at once lose nothing.
     pub fn store_payload(&self, payload: &EncodedPayload) -> Result<StoreOutcome, StoreError> {
-        let hash = payload.hash();
+        let hash = self.hash_of(payload);
         self.write(|db| upsert(db, &hash, |existing| merge_push(&hash, existing, payload)))
     }
 
@@ -205,7 +226,7 @@ impl Store {
             payloads
                 .iter()
                 .map(|payload| {
-                    let hash = payload.hash();
+                    let hash = self.hash_of(payload);
                     upsert(db, &hash, |existing| merge_push(&hash, existing, payload))
                 })
                 .collect()
@@ -363,6 +384,59 @@ impl Store {
         self.with_db(|db| Ok(db.list_groups()?.into_iter().map(group_from_row).collect()))
     }
 
+    /// Reads every privacy group (in id order) and saves the rows `merge` returns for them
+    /// (inserted, or replaced keeping the first insert time), as one transaction that no
+    /// other call of this function overlaps: on PostgreSQL it holds a transaction-scoped
+    /// advisory lock (`PRIVACY_GROUP_LOCK_KEY`, released at commit or rollback, also when
+    /// the connection drops), on SQLite the immediate transaction excludes other writers.
+    /// So instances starting at once with different configs each merge into what the other
+    /// saved, and neither overwrites the other's members. When `merge` fails nothing is
+    /// written and its error is returned. Returns the rows saved.
+    pub fn update_privacy_groups<E: From<StoreError>>(
+        &self,
+        merge: impl FnOnce(Vec<PrivacyGroupRow>) -> Result<Vec<PrivacyGroupRow>, E>,
+    ) -> Result<Vec<PrivacyGroupRow>, E> {
+        let mut merge = Some(merge);
+        let mut refused: Option<E> = None;
+        let mut body = |db: &mut dyn Db| -> Result<Vec<PrivacyGroupRow>, StoreError> {
+            let merge = merge.take().ok_or_else(|| {
+                StoreError::Database("privacy group merge ran twice in one transaction".into())
+            })?;
+            let stored = db.list_groups()?.into_iter().map(group_from_row).collect();
+            let rows = match merge(stored) {
+                Ok(rows) => rows,
+                Err(e) => {
+                    refused = Some(e);
+                    // Rolls the transaction back; the caller gets `refused`.
+                    return Err(StoreError::Database("privacy group merge refused".into()));
+                }
+            };
+            let now = now_millis();
+            for row in &rows {
+                db.upsert_group(row.id.as_bytes(), &row.lookup_id, &row.data, now)?;
+            }
+            Ok(rows)
+        };
+        let result = match &self.inner.pools {
+            Pools::Postgres(pool) => (|| {
+                let mut pooled = pool.get()?;
+                let conn: &mut diesel::PgConnection = &mut pooled;
+                conn.transaction(|conn| {
+                    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                        .bind::<diesel::sql_types::BigInt, _>(PRIVACY_GROUP_LOCK_KEY)
+                        .execute(conn)?;
+                    body(conn)
+                })
+            })(),
+            Pools::Sqlite(_) => self.write(&mut body),
+        };
+        match (result, refused) {
+            (_, Some(refused)) => Err(refused),
+            (Ok(rows), None) => Ok(rows),
+            (Err(e), None) => Err(self.scrubbed(e).into()),
+        }
+    }
+
     // ---- staging (ST_TRANSACTION, ST_AFFECTED_TRANSACTION) ----------------------------------
 
     /// Empties the recovery staging tables (what Tessera's drop-and-create does at startup
@@ -386,7 +460,7 @@ impl Store {
                 db.insert_staging(
                     tx_id,
                     PayloadCodec::Legacy.name(),
-                    &payload.hash().to_base64(),
+                    &self.hash_of(payload).to_base64(),
                     raw,
                     i32::from(payload.privacy_mode.flag()),
                     now,

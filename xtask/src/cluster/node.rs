@@ -135,6 +135,18 @@ pub fn write_node(setup: &Setup, ports: &[NodePorts], i: usize) -> Result<NodeIn
         .peers(peers(ports, i, tls))
         .features(setup.features.toggles())
         .keys([key_data]);
+    if setup.features.multiple_private_states {
+        // Every local key must be in a resident group (as in Tessera): one tenant per node.
+        let member = keys.public_key.clone();
+        let group = name.clone();
+        config = config.edit(move |c| {
+            c.resident_groups = vec![tm_config::ResidentGroup {
+                name: group,
+                description: Some("the node's one tenant (cargo xtask cluster)".into()),
+                members: vec![member],
+            }]
+        });
+    }
     if let Some(tls_dir) = &setup.tls {
         // One certificate per node, for each of its servers and clients.
         let ssl = super::tls::node_ssl(tls_dir, &name);

@@ -172,7 +172,7 @@ impl Node {
             .ok_or_else(|| {
                 ManagerError::Internal(format!(
                     "No suitable recipient keys found to decrypt payload for {}",
-                    payload.hash()
+                    self.store.hash_of(&payload)
                 ))
             })?;
         let plain = self

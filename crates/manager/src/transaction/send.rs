@@ -355,7 +355,7 @@ impl Node {
         }
         let sender = self.sender_or_default(from).await?;
         let raw = self.enclave.encrypt_raw_payload(&payload, &sender).await?;
-        let hash = raw.hash();
+        let hash = raw.hash_with(self.store.digest());
         self.store
             .store_raw(EncryptedRawTransaction {
                 hash: hash.clone(),
@@ -384,7 +384,7 @@ impl Node {
             recipients,
             sender,
         } = sealed;
-        let hash = payload.hash();
+        let hash = self.store.hash_of(&payload);
         let (managed_parties, deliveries) = deadline
             .bound(async {
                 let planned = self.plan_deliveries(&payload, &recipients).await?;

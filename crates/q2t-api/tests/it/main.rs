@@ -5,6 +5,7 @@ mod abandoned;
 mod failures;
 mod limits;
 mod raw;
+mod resident;
 mod send;
 mod support;
 mod tls;
