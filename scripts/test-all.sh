@@ -56,6 +56,9 @@ for bin in p2p-node q2t-api thirdparty-api enclave tessera; do
 done
 echo "ldd: no libpq, libssl or libcrypto in p2p-node, q2t-api, thirdparty-api, enclave, tessera"
 
+step "images and manifests under podman: debootstrap base, images, two nodes by podman kube play, probes, enclave policy, send, kill, down"
+TM_E2E_PROFILE=debug bash scripts/podman-e2e.sh
+
 step "high availability: replicas behind nginx, then HAProxy (plain and TLS), frozen, then killed and restarted, under load; a keep-alive soak"
 cargo xtask ha --lb nginx
 cargo xtask ha --lb haproxy
