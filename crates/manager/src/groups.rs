@@ -343,7 +343,10 @@ impl Node {
     }
 
     /// The active group held under `id`, decoded (404 otherwise).
-    async fn active_group(&self, id: &PrivacyGroupId) -> Result<PrivacyGroupRecord, ManagerError> {
+    pub(crate) async fn active_group(
+        &self,
+        id: &PrivacyGroupId,
+    ) -> Result<PrivacyGroupRecord, ManagerError> {
         let not_found = || {
             ManagerError::NotFound(format!(
                 "Privacy group Id[{}] not found",

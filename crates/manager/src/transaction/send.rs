@@ -117,24 +117,7 @@ impl Node {
         &self,
         id: &PrivacyGroupId,
     ) -> Result<Vec<PublicKey>, ManagerError> {
-        let not_found = || {
-            ManagerError::NotFound(format!(
-                "Privacy group Id[{}] not found",
-                tm_core::b64::encode(id.as_bytes())
-            ))
-        };
-        let row = self
-            .store
-            .find_privacy_group(id.clone())
-            .await?
-            .ok_or_else(not_found)?;
-        let record = row
-            .record()
-            .map_err(|e| ManagerError::Store(StoreError::Database(e.to_string())))?;
-        if record.state != "ACTIVE" {
-            return Err(not_found());
-        }
-        Ok(record.members)
+        Ok(self.active_group(id).await?.members)
     }
 
     /// `PrivacyHelper`: looks up the affected transactions (403 if one is missing) and checks
