@@ -478,6 +478,16 @@ fn group_keys(list: Option<&[String]>, what: &str) -> Result<Vec<PublicKey>> {
         .collect()
 }
 
+/// The `privacyGroupId` a group request must carry (400 when absent or malformed).
+fn required_group_id(text: Option<&str>) -> Result<PrivacyGroupId> {
+    group_id(text.ok_or_else(|| ApiError::bad_request("privacyGroupId is required"))?)
+}
+
+/// A group request's optional `from` key (400 when malformed).
+fn from_key(text: Option<&str>) -> Result<Option<PublicKey>> {
+    text.map(|text| group_key(text, "from key")).transpose()
+}
+
 fn group_key(text: &str, what: &str) -> Result<PublicKey> {
     match PublicKey::from_base64(text) {
         Ok(key) if key.as_bytes().len() == tm_core::keys::NACL_KEY_LEN => Ok(key),
@@ -507,11 +517,7 @@ pub async fn create_privacy_group(
     json_variant(&req, &[MediaType::Json])?;
     let request: PrivacyGroupRequest = input::json(&body)?;
     let members = group_keys(request.addresses.as_deref(), "member")?;
-    let from = request
-        .from
-        .as_deref()
-        .map(|text| group_key(text, "from key"))
-        .transpose()?;
+    let from = from_key(request.from.as_deref())?;
     let seed = request
         .seed
         .as_deref()
@@ -562,12 +568,7 @@ pub async fn retrieve_privacy_group(
 ) -> Result<HttpResponse> {
     json_variant(&req, &[MediaType::Json])?;
     let request: PrivacyGroupRetrieveRequest = input::json(&body)?;
-    let id = group_id(
-        request
-            .privacy_group_id
-            .as_deref()
-            .ok_or_else(|| ApiError::bad_request("privacyGroupId is required"))?,
-    )?;
+    let id = required_group_id(request.privacy_group_id.as_deref())?;
     let group = node.retrieve_privacy_group(&id).await?;
     json_response(
         actix_web::http::StatusCode::OK,
@@ -585,17 +586,8 @@ pub async fn delete_privacy_group(
 ) -> Result<HttpResponse> {
     json_variant(&req, &[MediaType::Json])?;
     let request: PrivacyGroupDeleteRequest = input::json(&body)?;
-    let id = group_id(
-        request
-            .privacy_group_id
-            .as_deref()
-            .ok_or_else(|| ApiError::bad_request("privacyGroupId is required"))?,
-    )?;
-    let from = request
-        .from
-        .as_deref()
-        .map(|text| group_key(text, "from key"))
-        .transpose()?;
+    let id = required_group_id(request.privacy_group_id.as_deref())?;
+    let from = from_key(request.from.as_deref())?;
     let deleted = node.delete_privacy_group(from, &id).await?;
     json_response(
         actix_web::http::StatusCode::OK,
