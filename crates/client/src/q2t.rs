@@ -27,6 +27,8 @@ pub const JSON_3_0: &str = "application/vnd.tessera-3.0+json";
 pub const JSON_4_0: &str = "application/vnd.tessera-4.0+json";
 /// Binary bodies (`/sendraw`, `/receiveraw`, octet-stream `/sendsignedtx`).
 pub const OCTET_STREAM: &str = "application/octet-stream";
+/// The media type Besu sends `POST /receive` with (orion mode, docs/privacy-groups.md).
+pub const ORION: &str = "application/vnd.orion.v1+json";
 /// Header with comma-separated base64 recipient keys.
 pub const HEADER_TO: &str = "c11n-to";
 /// Header with the base64 sender key (`/sendraw`).
@@ -330,6 +332,35 @@ pub struct PrivacyGroupDeleteRequest {
     /// The deleting key (base64); the default key when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+}
+
+/// `POST /receive` body in orion mode (Tessera's `ReceiveRequest`; Besu sends `key` and `to`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrionReceiveRequest {
+    /// The transaction hash (base64).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The recipient key to decrypt with (base64); any of ours when absent or empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Decrypt a raw (`/storeraw`) payload. Tessera's Java field is `isRaw` with the accessors
+    /// `isRaw`/`setRaw`, so both names are read; Besu sends neither.
+    #[serde(default, alias = "isRaw", skip_serializing_if = "std::ops::Not::not")]
+    pub raw: bool,
+}
+
+/// `POST /receive` answer in orion mode (Tessera's `BesuReceiveResponse`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrionReceiveResponse {
+    /// The plaintext (base64 in JSON).
+    #[serde(with = "crate::b64_serde")]
+    pub payload: Vec<u8>,
+    /// The sender's key (base64).
+    pub sender_key: String,
+    /// The transaction's privacy group (base64), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy_group_id: Option<String>,
 }
 
 fn null_as_empty_map<'de, D: serde::Deserializer<'de>>(
@@ -792,6 +823,32 @@ impl Q2tClient {
             .json(request);
         let response = self.expect(raw, 200).await?;
         self.decode(path, &response)
+    }
+
+    /// `POST /send` to a node in orion mode (Besu's call): **200** `{key}`.
+    pub async fn orion_send(&self, request: &SendRequest) -> Result<TxHash, ClientError> {
+        let raw = RawRequest::new(Method::POST, "/send")
+            .media(JSON)
+            .json(request);
+        let response = self.expect(raw, 200).await?;
+        let sent: SendResponse = self.decode("/send", &response)?;
+        TxHash::from_base64(&sent.key).map_err(|_| ClientError::Decode {
+            url: join(&self.base, "/send"),
+            reason: "the key is not a base64 transaction hash".into(),
+        })
+    }
+
+    /// `POST /receive` to a node in orion mode, with Besu's media type.
+    pub async fn orion_receive(
+        &self,
+        request: &OrionReceiveRequest,
+    ) -> Result<OrionReceiveResponse, ClientError> {
+        // Besu declares the body's type only (no Accept); the answer is `application/json`.
+        let raw = RawRequest::new(Method::POST, "/receive")
+            .header(CONTENT_TYPE.as_str(), ORION)
+            .json(request);
+        let response = self.expect(raw, 200).await?;
+        self.decode("/receive", &response)
     }
 
     /// `GET /groups/{type}` (`resident`, `legacy`, `pantheon`).

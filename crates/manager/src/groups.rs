@@ -292,13 +292,33 @@ impl Node {
         Ok(GroupSummary::of(id, &deleted))
     }
 
-    /// The LEGACY group of a send without a group id (orion mode): sender and recipients, kept
-    /// here only (Tessera's `createLegacyPrivacyGroup`: found or created, never pushed).
+    /// The LEGACY group of a send without a group id (orion mode): the sender (`from`, else the
+    /// default key) and the recipients, kept here only (Tessera's `createLegacyPrivacyGroup`:
+    /// found or created, never pushed). Returns the sender and the group's id.
+    ///
+    /// Tessera stores the group before the send is checked; here a sender that is not ours
+    /// (404, as the enclave answers) or a recipient nobody serves (404, as the send answers)
+    /// is refused first, so such a refused send leaves no group behind.
     pub async fn legacy_privacy_group(
         &self,
-        from: &PublicKey,
+        from: Option<PublicKey>,
         recipients: &[PublicKey],
-    ) -> Result<PrivacyGroupId, ManagerError> {
+    ) -> Result<(PublicKey, PrivacyGroupId), ManagerError> {
+        let ours = self.enclave.public_keys().await?;
+        let from = match from {
+            Some(key) => key,
+            None => self.enclave.default_public_key().await?,
+        };
+        if !ours.contains(&from) {
+            return Err(tm_enclave::EnclaveError::KeyNotFound(format!(
+                "No key found for public key {from}"
+            ))
+            .into());
+        }
+        let mut seen = Vec::new();
+        for key in recipients.iter().filter(|key| !ours.contains(key)) {
+            self.route_with(key, &mut seen).await?;
+        }
         let mut members = Vec::with_capacity(recipients.len() + 1);
         members.push(from.clone());
         members.extend(recipients.iter().cloned());
@@ -313,7 +333,7 @@ impl Node {
         let row = PrivacyGroupRow::from_record(&record);
         let id = row.id.clone();
         self.store.retrieve_or_save_privacy_group(row).await?;
-        Ok(id)
+        Ok((from, id))
     }
 
     /// A pushed group must concern this node and come from the network it names: one of its

@@ -6,10 +6,10 @@ use actix_web::http::header::LOCATION;
 use actix_web::{web, HttpRequest, HttpResponse};
 use tm_client::q2t::{
     encode_hash, DeleteRequest, EncodedPayloadJson, KeyEntry, KeysResponse, MediaType,
-    PathEncoding, PrivacyGroupDeleteRequest, PrivacyGroupRequest, PrivacyGroupResponse,
-    PrivacyGroupRetrieveRequest, PrivacyGroupSearchRequest, ReceiveResponse, SendRequest,
-    SendResponse, SendSignedRequest, StoreRawRequest, StoreRawResponse, HEADER_FROM, HEADER_KEY,
-    HEADER_TO, OCTET_STREAM,
+    OrionReceiveRequest, OrionReceiveResponse, PathEncoding, PrivacyGroupDeleteRequest,
+    PrivacyGroupRequest, PrivacyGroupResponse, PrivacyGroupRetrieveRequest,
+    PrivacyGroupSearchRequest, ReceiveResponse, SendRequest, SendResponse, SendSignedRequest,
+    StoreRawRequest, StoreRawResponse, HEADER_FROM, HEADER_KEY, HEADER_TO, OCTET_STREAM,
 };
 use tm_core::payload::{Nonce, PrivacyGroupId, RecipientBox, SecurityHash};
 use tm_core::{EncodedPayload, PrivacyMode, PublicKey, TxHash};
@@ -294,6 +294,68 @@ pub async fn receive(node: web::Data<Node>, req: HttpRequest) -> Result<HttpResp
         actix_web::http::StatusCode::OK,
         media,
         &receive_response(received, media, raw),
+    )
+}
+
+/// `POST /send` in orion mode (docs/privacy-groups.md, Tessera's `BesuTransactionResource`):
+/// `application/json` only; without a `privacyGroupId` the LEGACY group of the sender and the
+/// recipients is found or created here and attached; **200** `{"key"}` and `Location`.
+pub async fn orion_send(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let media = json_variant(&req, &[MediaType::Json])?;
+    let mut params = send_params(input::json(&body)?, media)?;
+    if params.privacy.privacy_group_id.is_none() {
+        let (sender, id) = node
+            .legacy_privacy_group(params.from.take(), &params.privacy.to)
+            .await?;
+        params.from = Some(sender);
+        params.privacy.privacy_group_id = Some(id);
+    }
+    let sent = node.send(params).await?;
+    let mut response = json_response(
+        actix_web::http::StatusCode::OK,
+        media,
+        &send_response(&sent, media),
+    )?;
+    insert_location(&mut response, &location(&req, &sent.hash));
+    Ok(response)
+}
+
+/// `POST /receive` in orion mode (Besu's receive): consumes `application/json` or
+/// `application/vnd.orion.v1+json`, answers `application/json` `{payload, senderKey,
+/// privacyGroupId}`.
+pub async fn orion_receive(
+    node: web::Data<Node>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    media::orion_json(&req)?;
+    let request: OrionReceiveRequest = input::json(&body)?;
+    let key = request
+        .key
+        .filter(|key| !key.is_empty())
+        .ok_or_else(|| ApiError::bad_request("key is required"))?;
+    let hash = TxHash::from_base64(&key)
+        .map_err(|_| ApiError::internal("Illegal base64 character in key"))?;
+    let to = request
+        .to
+        .filter(|to| !to.is_empty())
+        .map(|to| input::key(&to, "to"))
+        .transpose()?;
+    let received = node.receive(&hash, to, request.raw).await?;
+    json_response(
+        actix_web::http::StatusCode::OK,
+        MediaType::Json,
+        &OrionReceiveResponse {
+            payload: received.payload,
+            sender_key: received.sender.to_base64(),
+            privacy_group_id: received
+                .privacy_group_id
+                .map(|id| tm_core::b64::encode(id.as_bytes())),
+        },
     )
 }
 

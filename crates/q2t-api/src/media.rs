@@ -4,7 +4,7 @@
 
 use actix_web::http::header::{ACCEPT, CONTENT_TYPE};
 use actix_web::HttpRequest;
-use tm_client::q2t::{MediaType, OCTET_STREAM};
+use tm_client::q2t::{MediaType, JSON, OCTET_STREAM, ORION};
 use tm_http::ApiError;
 
 /// Jersey's 415, as Tessera reports it.
@@ -93,5 +93,19 @@ pub fn require_octet_stream_or_none(req: &HttpRequest) -> Result<(), ApiError> {
         None => Ok(()),
         Some(c) if essence(c) == OCTET_STREAM || c.trim().is_empty() => Ok(()),
         Some(_) => Err(unsupported_media_type()),
+    }
+}
+
+/// Orion mode's `POST /receive`: the body is `application/json` or Besu's
+/// `application/vnd.orion.v1+json`, and the answer (`application/json`) must be acceptable.
+pub fn orion_json(req: &HttpRequest) -> Result<(), ApiError> {
+    let declared = header(req, CONTENT_TYPE).map(essence);
+    if !matches!(declared.as_deref(), Some(JSON) | Some(ORION)) {
+        return Err(unsupported_media_type());
+    }
+    if accepts(req, JSON) {
+        Ok(())
+    } else {
+        Err(not_acceptable())
     }
 }

@@ -84,7 +84,9 @@ pub async fn start(
     for (app, listener) in listeners {
         let server = match app {
             AppType::P2P => service.serve("p2p", listener, p2p_node::routes(service.node()))?,
-            AppType::Q2T => service.serve("q2t", listener, q2t_api::routes())?,
+            AppType::Q2T => {
+                service.serve("q2t", listener, q2t_api::routes(&service.config().mode))?
+            }
             AppType::ThirdParty => {
                 service.serve("thirdparty", listener, thirdparty_api::routes())?
             }

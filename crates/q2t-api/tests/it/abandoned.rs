@@ -385,7 +385,7 @@ fn refusing_half_closed_connections_drops_the_send_of_a_client_that_went_away() 
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(manager.clone())
-                .configure(q2t_api::routes())
+                .configure(q2t_api::routes(&tm_config::ClientMode::Tessera))
         })
         .h1_allow_half_closed(false)
         .workers(1)

@@ -6,5 +6,6 @@ mod handover;
 mod keygen;
 mod metrics;
 mod node;
+mod orion;
 mod privacy_groups;
 mod recovery;
