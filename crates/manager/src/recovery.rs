@@ -106,6 +106,8 @@ pub struct RecoveryReport {
     pub skipped: u64,
     /// The outcome of each step: request, stage, move.
     pub steps: [Option<RecoveryResult>; 3],
+    /// Why the run did not start, when it did not (also logged).
+    pub not_started: Option<String>,
 }
 
 impl RecoveryReport {
@@ -143,6 +145,9 @@ impl fmt::Display for RecoveryReport {
         )?;
         if !self.peers_failed.is_empty() {
             write!(f, "; failed peers: {}", self.peers_failed.join(", "))?;
+        }
+        if let Some(cause) = &self.not_started {
+            write!(f, "; did not start: {cause}")?;
         }
         Ok(())
     }
@@ -192,6 +197,7 @@ impl Node {
         let mut report = RecoveryReport::default();
         if let Err(e) = self.prepare_recovery().await {
             tracing::error!("recovery cannot start: {e}");
+            report.not_started = Some(e.to_string());
             return report;
         }
         let request = self.request_resends(&mut report).await;
