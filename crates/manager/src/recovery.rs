@@ -195,10 +195,16 @@ impl Node {
     pub async fn recover(&self) -> RecoveryReport {
         let started = Instant::now();
         let mut report = RecoveryReport::default();
-        if let Err(e) = self.prepare_recovery().await {
-            tracing::error!("recovery cannot start: {e}");
-            report.not_started = Some(e.to_string());
-            return report;
+        let mut attempt = 1;
+        while let Err(e) = self.prepare_recovery().await {
+            if attempt == REQUEST_ATTEMPTS {
+                tracing::error!("recovery cannot start: {e}");
+                report.not_started = Some(e.to_string());
+                return report;
+            }
+            tracing::warn!(attempt, "recovery: preparing failed, trying again: {e}");
+            attempt += 1;
+            tokio::time::sleep(RETRY_PAUSE).await;
         }
         let request = self.request_resends(&mut report).await;
         report.steps[0] = Some(request);
