@@ -73,8 +73,10 @@ def named(objs, kind, name):
     return None
 
 
-def selects(selector, labels):
-    """Whether a label selector (matchLabels / matchExpressions) selects these labels."""
+def selects(selector, labels, empty_selects_all=False):
+    """Whether a label selector (matchLabels / matchExpressions) selects these labels. An
+    empty selector selects nothing here (a Service or Deployment would select no pod) unless
+    empty_selects_all (a NetworkPolicy's podSelector: every pod); None selects nothing."""
     if selector is None:
         return False
     for k, v in (selector.get("matchLabels") or {}).items():
@@ -90,7 +92,7 @@ def selects(selector, labels):
             return False
         if op == "DoesNotExist" and key in labels:
             return False
-    return bool(selector.get("matchLabels") or selector.get("matchExpressions"))
+    return empty_selects_all or bool(selector.get("matchLabels") or selector.get("matchExpressions"))
 
 
 def pod_labels(dep):

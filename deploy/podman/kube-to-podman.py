@@ -53,24 +53,23 @@ CLUSTER_NETWORK = "tm-e2e-cluster"
 PROBE_KINDS = ("startupProbe", "readinessProbe", "livenessProbe")
 
 
+def _load_checker():
+    """deploy/k8s/check_objects.py, whose label-selector reading this converter shares."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "k8s", "check_objects.py")
+    spec = importlib.util.spec_from_file_location("check_objects", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_CHECKER = _load_checker()
+
+
 def matches(selector, labels):
-    """A Kubernetes label selector (matchLabels, matchExpressions) against labels."""
-    if selector is None:
-        return False
-    for k, v in (selector.get("matchLabels") or {}).items():
-        if labels.get(k) != v:
-            return False
-    for e in selector.get("matchExpressions") or []:
-        key, op, values = e["key"], e["operator"], e.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and labels.get(key) in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
+    """A Kubernetes label selector against labels; an empty one selects every pod (as a
+    NetworkPolicy's podSelector does)."""
+    return _CHECKER.selects(selector, labels, empty_selects_all=True)
 
 
 def split(rendered, outdir, keys):
