@@ -2,8 +2,9 @@
 # Every check the project has, as CI runs it (.ci/run calls this script):
 # formatting, a local PostgreSQL for the store tests, clippy, the crate graph in docs/layout.md,
 # the whole test suite on SQLite and PostgreSQL (no prior build needed: services run
-# in-process), the local cluster, no system libpq in the binaries, the HA proof, the interop
-# harness, and a short run of every fuzz target.
+# in-process), the local cluster, no system libpq in the binaries, the images under podman, the
+# HA proof, the PostgreSQL failover proof, the interop harness, and a short run of every fuzz
+# target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -18,8 +19,9 @@ if [ -f .ci/postgres.sh ]; then
   bash .ci/postgres.sh
 fi
 
-step "openssl and keytool for the TLS tests (installed when missing)"
+step "openssl and keytool for the TLS tests, Patroni and etcd for the failover proof (installed when missing)"
 bash scripts/install-tls-tools.sh
+bash scripts/install-patroni.sh
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
@@ -60,10 +62,14 @@ step "images and manifests under podman: debootstrap base, images, two nodes by 
 TM_E2E_PROFILE=debug bash scripts/podman-e2e.sh
 
 step "high availability: replicas behind nginx, then HAProxy (plain and TLS), frozen, then killed and restarted, under load; a keep-alive soak"
-cargo xtask ha --lb nginx
+# The keep-alive soak (idle connections through a balancer) runs once, behind HAProxy.
+cargo xtask ha --lb nginx --soak-seconds 0
 cargo xtask ha --lb haproxy
 # On TLS: the two interfaces a send crosses between nodes, no soak (CI time).
 cargo xtask ha --lb haproxy --tls --interfaces q2t-api,p2p-node --soak-seconds 0
+
+step "PostgreSQL failover: etcd and three PostgreSQL servers under Patroni, the primary killed under load, 0 acknowledged sends lost"
+cargo xtask ha --db-failover
 
 step "interop with Java Tessera (SKIPPED when Maven Central does not serve it)"
 cargo xtask interop

@@ -23,6 +23,7 @@ pub use node::{read_config, write_keys};
 pub use process::{alive, signal, spawn, wait_healthy, Process};
 
 use crate::lb::{self, Balancer, Frontend};
+use crate::patroni::{self, Patroni};
 use node::NodePorts;
 
 /// The database the nodes use.
@@ -35,34 +36,120 @@ pub enum Db {
     Postgres,
 }
 
-/// Options of `cluster up`.
-#[derive(Clone, Debug, clap::Args)]
+/// What `cluster up --db` accepts: a [`Db`], or PostgreSQL replicated under Patroni.
+///
+/// `patroni` is PostgreSQL to the nodes (`Db::Postgres` in `cluster.json`, with its
+/// `patroni` entry) and sets [`UpOptions::patroni`]; it stays out of [`Db`], which the
+/// benchmarks match on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DbArg {
+    /// An SQLite file per node (the embedded default).
+    Sqlite,
+    /// A database per node on the local PostgreSQL (`.ci/postgres.sh`).
+    Postgres,
+    /// A database per node on a replicated PostgreSQL of the cluster's own: etcd and three
+    /// PostgreSQL 15 servers under Patroni on loopback, synchronous replication, each node's
+    /// `jdbc.url` naming every server with `targetServerType=primary` (`crate::patroni`).
+    Patroni,
+}
+
+/// Options of `cluster up` (its command line is [`UpArgs`]).
+#[derive(Clone, Debug)]
 pub struct UpOptions {
     /// How many nodes.
-    #[arg(long, default_value_t = 3)]
     pub nodes: usize,
     /// The work folder (keys, configs, databases, logs, cluster.json).
-    #[arg(long, default_value = "target/cluster")]
     pub dir: PathBuf,
     /// The database.
-    #[arg(long, value_enum, default_value_t = Db::Sqlite)]
     pub db: Db,
     /// Instances of every interface per node; more than one needs PostgreSQL and a balancer.
-    #[arg(long, default_value_t = 1)]
     pub replicas: usize,
     /// The balancer in front of replicas.
-    #[arg(long, value_enum, default_value_t = Balancer::Nginx)]
     pub lb: Balancer,
     /// Use release builds of the binaries.
-    #[arg(long)]
     pub release: bool,
     /// Mutual TLS in CA mode on every server and client (a CA generated in `<dir>/tls`); the
     /// Q2T unix socket stays plain.
-    #[arg(long)]
     pub tls: bool,
+    /// The config's feature switches, on every node (and whether the PostgreSQL is replicated
+    /// under Patroni, [`Features::patroni`]).
+    pub features: Features,
+}
+
+/// The command line of `cluster up`: [`UpOptions`], with `--db` taking `patroni` too.
+#[derive(Clone, Debug, clap::Args)]
+pub struct UpArgs {
+    /// How many nodes.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// The work folder (keys, configs, databases, logs, cluster.json).
+    #[arg(long, default_value = "target/cluster")]
+    dir: PathBuf,
+    /// The database: sqlite, postgres (the local server of `.ci/postgres.sh`) or patroni (etcd
+    /// and three PostgreSQL servers under Patroni of the cluster's own, synchronous
+    /// replication).
+    #[arg(long, value_enum, default_value_t = DbArg::Sqlite)]
+    db: DbArg,
+    /// Instances of every interface per node; more than one needs PostgreSQL and a balancer.
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
+    /// The balancer in front of replicas.
+    #[arg(long, value_enum, default_value_t = Balancer::Nginx)]
+    lb: Balancer,
+    /// Use release builds of the binaries.
+    #[arg(long)]
+    release: bool,
+    /// Mutual TLS in CA mode on every server and client (a CA generated in `<dir>/tls`); the
+    /// Q2T unix socket stays plain.
+    #[arg(long)]
+    tls: bool,
     /// The config's feature switches, on every node.
     #[command(flatten)]
-    pub features: Features,
+    features: Features,
+}
+
+impl From<UpArgs> for UpOptions {
+    fn from(args: UpArgs) -> Self {
+        let (db, patroni) = match args.db {
+            DbArg::Sqlite => (Db::Sqlite, false),
+            DbArg::Postgres => (Db::Postgres, false),
+            DbArg::Patroni => (Db::Postgres, true),
+        };
+        Self {
+            nodes: args.nodes,
+            dir: args.dir,
+            db,
+            replicas: args.replicas,
+            lb: args.lb,
+            release: args.release,
+            tls: args.tls,
+            features: Features {
+                patroni,
+                ..args.features
+            },
+        }
+    }
+}
+
+impl clap::FromArgMatches for UpOptions {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        UpArgs::from_arg_matches(matches).map(Self::from)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for UpOptions {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        UpArgs::augment_args(command)
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        UpArgs::augment_args_for_update(command)
+    }
 }
 
 /// `features` of every node's config (off by default, as in Tessera).
@@ -81,6 +168,10 @@ pub struct Features {
     /// decrypted a challenge sent to it.
     #[arg(long)]
     pub remote_key_validation: bool,
+    /// Not a config switch: the nodes' PostgreSQL is replicated under Patroni
+    /// (`cluster up --db patroni`, with `db` PostgreSQL); the other commands leave it off.
+    #[arg(skip)]
+    pub patroni: bool,
 }
 
 impl Features {
@@ -146,6 +237,9 @@ pub struct Cluster {
     /// With `--tls`: the folder of the CA and the xtask's client certificate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<PathBuf>,
+    /// With `--db patroni`: the replicated database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patroni: Option<Patroni>,
 }
 
 impl Cluster {
@@ -168,8 +262,14 @@ impl Cluster {
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    /// Every process, balancer last.
+    /// Every process: the nodes', the balancer, then the database's (`--db patroni`).
     pub fn processes(&self) -> impl Iterator<Item = &Process> {
+        self.service_processes()
+            .chain(self.patroni.iter().flat_map(|p| p.processes()))
+    }
+
+    /// The nodes' processes and the balancer's.
+    fn service_processes(&self) -> impl Iterator<Item = &Process> {
         self.nodes
             .iter()
             .flat_map(|n| n.processes.iter())
@@ -179,10 +279,13 @@ impl Cluster {
 
 /// `cluster up`: a fresh network in the work folder, every process up, discovery complete.
 pub fn up(options: &UpOptions) -> Result<Cluster, String> {
-    let setup = prepare(options)?;
+    let mut setup = prepare(options)?;
     // Ports first: every node's config names another node's P2P address as its peer.
     let ports = node::reserve_ports(options.nodes, options.replicas)?;
     let mut cluster = setup.empty_cluster();
+    if options.features.patroni {
+        start_patroni(&mut setup, &mut cluster)?;
+    }
     write_nodes(&setup, &ports, &mut cluster)?;
     start_services(&mut cluster)?;
     if let Some(balancer) = &setup.balancer {
@@ -191,6 +294,25 @@ pub fn up(options: &UpOptions) -> Result<Cluster, String> {
     cluster.save()?;
     wait_for_discovery(&cluster, Duration::from_secs(60))?;
     Ok(cluster)
+}
+
+/// Starts the replicated database (`--db patroni`) and records it in `cluster.json` as its
+/// processes start.
+fn start_patroni(setup: &mut Setup, cluster: &mut Cluster) -> Result<(), String> {
+    println!(
+        "cluster: a replicated PostgreSQL: etcd and {} servers under Patroni",
+        patroni::MEMBERS
+    );
+    let started = patroni::start(&setup.dir, &mut |p| {
+        cluster.patroni = Some(p.clone());
+        if let Err(e) = cluster.save() {
+            eprintln!("cluster: {e}");
+        }
+    })?;
+    cluster.patroni = Some(started.clone());
+    cluster.save()?;
+    setup.patroni = Some(started);
+    Ok(())
 }
 
 /// What every node of a fresh cluster shares.
@@ -206,6 +328,8 @@ struct Setup {
     tls: Option<PathBuf>,
     /// The feature switches of every node.
     features: Features,
+    /// With `--db patroni`, once started: the replicated database.
+    patroni: Option<Patroni>,
 }
 
 impl Setup {
@@ -218,6 +342,7 @@ impl Setup {
             balancer_process: None,
             nodes: Vec::new(),
             tls: self.tls.clone(),
+            patroni: None,
         }
     }
 }
@@ -241,8 +366,10 @@ fn prepare(options: &UpOptions) -> Result<Setup, String> {
     } else {
         None
     };
-    if db == Db::Postgres {
-        crate::postgres::ensure_running()?;
+    match db {
+        Db::Postgres if options.features.patroni => patroni::ensure_installed()?,
+        Db::Postgres => crate::postgres::ensure_running()?,
+        Db::Sqlite => {}
     }
     fresh_dir(&dir)?;
     let tls = if options.tls {
@@ -289,6 +416,7 @@ fn prepare(options: &UpOptions) -> Result<Setup, String> {
         balancer,
         tls,
         features: options.features,
+        patroni: None,
     })
 }
 
@@ -303,17 +431,18 @@ fn refuse_if_running(dir: &Path) -> Result<(), String> {
     }
 }
 
-/// Replicas share one database per node: PostgreSQL.
+/// Replicas share one database per node: PostgreSQL (replicated or not).
 fn choose_db(options: &UpOptions) -> Db {
-    if options.replicas <= 1 {
+    if options.features.patroni {
+        return Db::Postgres;
+    }
+    if options.replicas <= 1 || options.db != Db::Sqlite {
         return options.db;
     }
-    if options.db == Db::Sqlite {
-        println!(
-            "cluster: --replicas {} shares one database per node: using PostgreSQL",
-            options.replicas
-        );
-    }
+    println!(
+        "cluster: --replicas {} shares one database per node: using PostgreSQL",
+        options.replicas
+    );
     Db::Postgres
 }
 
@@ -496,6 +625,31 @@ pub fn print_summary(cluster: &Cluster) {
             cluster.replicas
         );
     }
+    if let Some(patroni) = &cluster.patroni {
+        println!("\nPostgreSQL under Patroni (scope {}):", patroni.scope);
+        let leader = patroni.leader();
+        let sync = patroni.sync_standbys();
+        for (i, member) in patroni.members.iter().enumerate() {
+            let role = if leader == Some(i) {
+                "primary"
+            } else if sync.contains(&member.name) {
+                "synchronous standby"
+            } else {
+                "replica"
+            };
+            println!(
+                "  {}  127.0.0.1:{}  {role}  (Patroni API 127.0.0.1:{}, log {})",
+                member.name,
+                member.pg_port,
+                member.api_port,
+                member.process.log.display()
+            );
+        }
+        println!(
+            "  each node's jdbc.url names all of them with targetServerType=primary; \
+             `cargo xtask ha --db-failover` kills the primary under load"
+        );
+    }
     let dir = cluster.dir.display();
     println!("\nwrote {dir}/cluster.json; logs are in {dir}/node*/");
     println!("next: `cargo xtask cluster send --dir {dir}` sends a demo transaction;");
@@ -507,22 +661,30 @@ pub fn down(dir: &Path) -> Result<(), String> {
     let dir = crate::absolute(dir);
     let cluster = Cluster::load(&dir)?;
     let mut stopped = 0;
-    for process in cluster.processes() {
+    // The nodes first, then their database (`--db patroni`): nodes stopping still use it.
+    for process in cluster.service_processes() {
         if process.pid != 0 && alive(process.pid) {
             signal(process.pid, "TERM");
             stopped += 1;
         }
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while cluster.processes().any(|p| p.pid != 0 && alive(p.pid)) && Instant::now() < deadline {
+    while cluster
+        .service_processes()
+        .any(|p| p.pid != 0 && alive(p.pid))
+        && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(100));
     }
-    for process in cluster.processes() {
+    for process in cluster.service_processes() {
         if process.pid != 0 && alive(process.pid) {
             signal(process.pid, "KILL");
         }
     }
-    if cluster.db == Db::Postgres {
+    if let Some(patroni) = &cluster.patroni {
+        stopped += patroni.stop();
+    }
+    if cluster.db == Db::Postgres && cluster.patroni.is_none() {
         drop_databases(&cluster);
     }
     println!(

@@ -21,7 +21,11 @@
 //!
 //! With `--tls` the same proof runs on a cluster serving mutual TLS (`cluster up --tls`): the
 //! balancer passes TLS through, and the clients present the xtask's certificate.
+//!
+//! With `--db-failover` it proves the database instead (`db_failover.rs`, issue 21): the
+//! nodes on PostgreSQL replicated under Patroni, the primary killed under load.
 
+mod db_failover;
 mod faults;
 mod load;
 mod report;
@@ -68,6 +72,15 @@ pub struct Options {
     /// How long a replica stays frozen.
     #[arg(long, default_value_t = 10)]
     pub freeze_seconds: u64,
+    /// Prove the database instead: two nodes on PostgreSQL replicated under Patroni
+    /// (`cluster up --db patroni`), the primary killed under load; 0 acknowledged sends may
+    /// be lost, and the old primary must rejoin as a replica.
+    #[arg(long)]
+    pub db_failover: bool,
+    /// With `--db-failover`: how long the load runs before the kill, and again once the new
+    /// primary is up.
+    #[arg(long, default_value_t = 10)]
+    pub db_failover_seconds: u64,
 }
 
 /// How long the load runs with every replica up before the first fault.
@@ -82,6 +95,9 @@ const SETTLE: Duration = load::CLIENT_TIMEOUT;
 
 /// Runs the proof; the cluster is stopped whatever happens.
 pub fn run(options: &Options) -> Result<(), String> {
+    if options.db_failover {
+        return db_failover::run(options);
+    }
     if options.concurrency == 0 {
         return Err("--concurrency must be at least 1".into());
     }

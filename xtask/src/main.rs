@@ -8,6 +8,7 @@ mod cluster;
 mod ha;
 mod interop;
 mod lb;
+mod patroni;
 mod postgres;
 
 use std::path::{Path, PathBuf};

@@ -98,16 +98,19 @@ impl From<diesel::r2d2::PoolError> for StoreError {
     }
 }
 
-/// PostgreSQL reports a shutdown or lost backend as an ordinary error (SQLSTATE 57P01, 08xxx);
-/// diesel does not expose the SQLSTATE, so the server's wording is matched.
+/// PostgreSQL reports a shutdown or lost backend as an ordinary error (SQLSTATE 57P01, 08xxx),
+/// and a write on a server demoted under an open connection as 25006 (`cannot execute ... in a
+/// read-only transaction`: nothing was written); diesel does not expose the SQLSTATE, so the
+/// server's wording is matched.
 fn looks_disconnected(message: &str) -> bool {
-    const SIGNS: [&str; 6] = [
+    const SIGNS: [&str; 7] = [
         "terminating connection",
         "server closed the connection",
         "no connection to the server",
         "could not connect",
         "connection refused",
         "the database system is shutting down",
+        "read-only transaction",
     ];
     let lower = message.to_ascii_lowercase();
     SIGNS.iter().any(|sign| lower.contains(sign))

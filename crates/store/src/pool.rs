@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, HandleError, Pool};
-use diesel::sql_types::BigInt;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, HandleError, ManageConnection, Pool};
+use diesel::sql_types::{BigInt, Bool};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::db::Db;
-use crate::url::{redact_url, scrub, DatabaseUrl, Secret, SqliteTarget};
+use crate::url::{redact_url, scrub, DatabaseUrl, PostgresTarget, Secret, SqliteTarget};
 use crate::StoreError;
 
 /// Our migrations for PostgreSQL (`migrations/postgres`), compiled into the binary.
@@ -23,7 +23,7 @@ pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migra
 pub const MIGRATION_LOCK_KEY: i64 = 0x746d_5f6d_6967_7261;
 
 pub(crate) type SqlitePool = Pool<ConnectionManager<SqliteConnection>>;
-pub(crate) type PgPool = Pool<ConnectionManager<PgConnection>>;
+pub(crate) type PgPool = Pool<PgManager>;
 
 /// One pool per backend; the repository code runs on either through [`Db`].
 pub(crate) enum Pools {
@@ -125,6 +125,88 @@ impl HandleError<diesel::r2d2::Error> for ScrubbingErrorHandler {
     }
 }
 
+/// The text of the error a read-only server gives: when no primary answers, it is what a
+/// caller waiting for a connection (and `/readiness`) is told.
+pub(crate) const READ_ONLY_SERVER: &str = "the PostgreSQL server is read-only (a standby, or \
+     default_transaction_read_only is on): no primary is reachable";
+
+/// PostgreSQL connections for r2d2 that only ever hand out a connection to a server that
+/// takes writes (unless the URL asks for a standby).
+///
+/// After a failover the old primary is gone or comes back as a standby, and a server can be
+/// made read-only by its operator: a pooled connection to it would fail every write. So a new
+/// connection is refused when its server is read-only, and every connection is checked again
+/// as it leaves the pool (r2d2's `test_on_check_out`), with one query that replaces diesel's
+/// `SELECT 1`: a connection whose server died or turned read-only is dropped there, and the
+/// caller gets another one or, once `connection_timeout` has passed without one, an
+/// [`StoreError::Unavailable`] that names the reason. libpq's `target_session_attrs` already
+/// picks a writable host among several; this check also covers a single host and a server
+/// that changes role under an open connection.
+#[derive(Debug)]
+pub(crate) struct PgManager {
+    inner: ConnectionManager<PgConnection>,
+    require_writable: bool,
+}
+
+impl PgManager {
+    fn new(target: &PostgresTarget) -> Self {
+        Self {
+            inner: ConnectionManager::new(target.conninfo()),
+            require_writable: !target.target_session_attrs().wants_read_only(),
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct ServerRole {
+    #[diesel(sql_type = Bool)]
+    standby: bool,
+    #[diesel(sql_type = Bool)]
+    read_only: bool,
+}
+
+/// Whether the server behind `conn` takes writes now: not in recovery (a standby) and not
+/// defaulting to read-only transactions (what libpq's `read-write` checks at connect).
+fn check_writable(conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+    let role: ServerRole = diesel::sql_query(
+        "SELECT pg_is_in_recovery() AS standby, \
+         current_setting('transaction_read_only') = 'on' AS read_only",
+    )
+    .get_result(conn)
+    .map_err(diesel::r2d2::Error::QueryError)?;
+    if role.standby || role.read_only {
+        return Err(diesel::r2d2::Error::ConnectionError(
+            ConnectionError::BadConnection(READ_ONLY_SERVER.to_owned()),
+        ));
+    }
+    Ok(())
+}
+
+impl ManageConnection for PgManager {
+    type Connection = PgConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<PgConnection, Self::Error> {
+        let mut conn = self.inner.connect()?;
+        if self.require_writable {
+            check_writable(&mut conn)?;
+        }
+        Ok(conn)
+    }
+
+    fn is_valid(&self, conn: &mut PgConnection) -> Result<(), Self::Error> {
+        if self.require_writable {
+            check_writable(conn)
+        } else {
+            self.inner.is_valid(conn)
+        }
+    }
+
+    fn has_broken(&self, conn: &mut PgConnection) -> bool {
+        self.inner.has_broken(conn)
+    }
+}
+
 impl Pools {
     /// Builds the pool without connecting: a database that is down is reported by the first
     /// use, not by a hang or a panic here.
@@ -163,7 +245,8 @@ impl Pools {
                     .min_idle(Some(1))
                     .connection_timeout(settings.connection_timeout)
                     .error_handler(handler)
-                    .build_unchecked(ConnectionManager::new(pg.conninfo())),
+                    .test_on_check_out(true)
+                    .build_unchecked(PgManager::new(pg)),
             ),
         }
     }
@@ -279,6 +362,88 @@ mod tests {
     struct Number {
         #[diesel(sql_type = SqlBigInt)]
         value: i64,
+    }
+
+    #[derive(QueryableByName)]
+    struct Backend {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+
+    fn backend_pid(conn: &mut PgConnection) -> i32 {
+        diesel::sql_query("SELECT pg_backend_pid() AS pid")
+            .get_result::<Backend>(conn)
+            .expect("backend pid")
+            .pid
+    }
+
+    /// The test server (`TM_TEST_POSTGRES_URL`, default `.ci/postgres.sh`'s) as a jdbc URL.
+    fn test_server(extra: &str) -> (DatabaseUrl, StoreSettings) {
+        let url = std::env::var("TM_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://tm:tm-test-pw@127.0.0.1:55432/tm".to_owned());
+        let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+        let (userinfo, location) = rest.split_once('@').expect("user:password@ in the URL");
+        let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        let location = location.split('?').next().unwrap_or(location);
+        let jdbc = format!("jdbc:postgresql://{location}{extra}");
+        let mut settings = StoreSettings::new(jdbc.clone(), Some(user), Some(password), false, 1);
+        settings.connection_timeout = Duration::from_secs(5);
+        let parsed = DatabaseUrl::parse(&jdbc, Some(user), Some(password)).expect("url");
+        (parsed, settings)
+    }
+
+    #[test]
+    fn a_pooled_connection_whose_server_turned_read_only_leaves_the_pool() {
+        let (url, settings) = test_server("");
+        let Pools::Postgres(pool) = Pools::build(&url, &settings) else {
+            panic!("postgres pool")
+        };
+        let first = {
+            let mut conn = pool
+                .get()
+                .expect("PostgreSQL at the test server (bash .ci/postgres.sh)");
+            let pid = backend_pid(&mut conn);
+            // Same connection back from the pool while its server takes writes.
+            drop(conn);
+            let mut again = pool.get().expect("connection");
+            assert_eq!(
+                backend_pid(&mut again),
+                pid,
+                "a healthy connection is reused"
+            );
+            // This session now sees a read-only server, as every open session of a primary
+            // does when its operator sets default_transaction_read_only and reloads.
+            again
+                .batch_execute("SET default_transaction_read_only = on")
+                .expect("set");
+            pid
+        };
+        // The only pooled connection is read-only: it is dropped on checkout and replaced.
+        let mut conn = pool.get().expect("a fresh connection");
+        assert_ne!(
+            backend_pid(&mut conn),
+            first,
+            "the read-only connection left the pool"
+        );
+        conn.batch_execute("CREATE TEMP TABLE t (x int); INSERT INTO t VALUES (1)")
+            .expect("the fresh connection takes writes");
+    }
+
+    #[test]
+    fn a_standby_url_keeps_read_only_connections() {
+        // The operator asked for a server that takes no writes: the check is theirs.
+        let (url, settings) = test_server("?targetServerType=preferSecondary");
+        let Pools::Postgres(pool) = Pools::build(&url, &settings) else {
+            panic!("postgres pool")
+        };
+        let pid = {
+            let mut conn = pool.get().expect("connection");
+            conn.batch_execute("SET default_transaction_read_only = on")
+                .expect("set");
+            backend_pid(&mut conn)
+        };
+        let mut conn = pool.get().expect("connection");
+        assert_eq!(backend_pid(&mut conn), pid);
     }
 
     #[test]

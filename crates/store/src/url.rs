@@ -159,6 +159,17 @@ impl fmt::Debug for PostgresTarget {
 }
 
 impl PostgresTarget {
+    /// Which server libpq settles on (`targetServerType` / `target_session_attrs`; `any`
+    /// when the URL names neither, as in both drivers).
+    pub(crate) fn target_session_attrs(&self) -> TargetSessionAttrs {
+        self.params
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "target_session_attrs")
+            .and_then(|(_, v)| TargetSessionAttrs::from_libpq(v))
+            .unwrap_or(TargetSessionAttrs::Any)
+    }
+
     /// The libpq keyword/value connection string, password included. Never log this.
     pub(crate) fn conninfo(&self) -> String {
         let hosts: Vec<&str> = self.hosts.iter().map(|(h, _)| h.as_str()).collect();
@@ -237,8 +248,17 @@ fn parse_postgres(
     if authority.is_empty() {
         hosts.push(("localhost".to_owned(), DEFAULT_PG_PORT));
     } else {
-        for part in authority.split(',') {
-            hosts.push(parse_host_port(part).ok_or_else(|| invalid("bad host or port"))?);
+        let count = authority.split(',').count();
+        for (i, part) in authority.split(',').enumerate() {
+            // The part itself is not echoed: a `user:password@` before it would be.
+            let host = parse_host_port(part).ok_or_else(|| {
+                invalid(&format!(
+                    "bad host or port in host {} of {count} (expected host[:port] or \
+                     [ipv6][:port], hosts separated by commas)",
+                    i + 1
+                ))
+            })?;
+            hosts.push(host);
         }
     }
     let mut user = username.filter(|u| !u.is_empty()).map(str::to_owned);
@@ -259,26 +279,29 @@ fn parse_postgres(
             }
             "ssl" if value == "true" => params.push(("sslmode".into(), "require".into())),
             "ssl" => {}
-            "sslmode"
-            | "sslrootcert"
-            | "sslcert"
-            | "sslkey"
-            | "sslpassword"
-            | "target_session_attrs"
-            | "options"
+            "sslmode" | "sslrootcert" | "sslcert" | "sslkey" | "sslpassword" | "options"
             | "application_name" => {
                 params.push((key.to_owned(), value.to_owned()));
             }
             "ApplicationName" => params.push(("application_name".into(), value.to_owned())),
             "connectTimeout" => params.push(("connect_timeout".into(), value.to_owned())),
             "targetServerType" => {
-                let attrs = match value {
-                    "primary" | "master" => "read-write",
-                    "secondary" | "slave" => "read-only",
-                    _ => "any",
-                };
-                params.push(("target_session_attrs".into(), attrs.into()));
+                let attrs = TargetSessionAttrs::from_target_server_type(value)
+                    .ok_or_else(|| invalid(&unknown_value(key, value, TARGET_SERVER_TYPES)))?;
+                set_param(&mut params, "target_session_attrs", attrs.as_str());
             }
+            "target_session_attrs" => {
+                let attrs = TargetSessionAttrs::from_libpq(value)
+                    .ok_or_else(|| invalid(&unknown_value(key, value, TARGET_SESSION_ATTRS)))?;
+                set_param(&mut params, "target_session_attrs", attrs.as_str());
+            }
+            "loadBalanceHosts" => match value {
+                "true" => set_param(&mut params, "load_balance_hosts", "random"),
+                "false" | "" => set_param(&mut params, "load_balance_hosts", "disable"),
+                _ => return Err(invalid(&unknown_value(key, value, "true, false"))),
+            },
+            // pgJDBC remembers each host's role for this long; libpq checks it at every connect.
+            "hostRecheckSeconds" => {}
             "currentSchema" => {
                 params.push(("options".into(), format!("-c search_path={value}")));
             }
@@ -304,8 +327,98 @@ fn parse_postgres(
     })
 }
 
+/// The `targetServerType` values pgJDBC accepts, for the error naming them.
+const TARGET_SERVER_TYPES: &str =
+    "any, primary, master, secondary, slave, preferSecondary, preferSlave, preferPrimary";
+
+/// The `target_session_attrs` values libpq accepts.
+const TARGET_SESSION_ATTRS: &str = "any, read-write, read-only, primary, standby, prefer-standby";
+
+/// Which server of a multi-host URL libpq may settle on (its `target_session_attrs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TargetSessionAttrs {
+    /// The first server that accepts the connection.
+    Any,
+    /// A server that accepts writes: not a standby, `default_transaction_read_only` off.
+    ReadWrite,
+    /// A server that is not a standby (it may still default to read-only transactions).
+    Primary,
+    /// A server that does not accept writes (a standby, or read-only by default).
+    ReadOnly,
+    /// A standby.
+    Standby,
+    /// A standby if one answers, else any server.
+    PreferStandby,
+}
+
+impl TargetSessionAttrs {
+    /// The libpq keyword value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Any => "any",
+            Self::ReadWrite => "read-write",
+            Self::Primary => "primary",
+            Self::ReadOnly => "read-only",
+            Self::Standby => "standby",
+            Self::PreferStandby => "prefer-standby",
+        }
+    }
+
+    /// libpq's own value (case-sensitive, as libpq is).
+    pub fn from_libpq(value: &str) -> Option<Self> {
+        Some(match value {
+            "any" => Self::Any,
+            "read-write" => Self::ReadWrite,
+            "primary" => Self::Primary,
+            "read-only" => Self::ReadOnly,
+            "standby" => Self::Standby,
+            "prefer-standby" => Self::PreferStandby,
+            _ => return None,
+        })
+    }
+
+    /// The nearest libpq value to a pgJDBC `targetServerType` (case-sensitive, as pgJDBC's
+    /// `HostRequirement` is). pgJDBC tells a primary from a secondary by
+    /// `transaction_read_only`, which is what libpq's `read-write`/`read-only` check;
+    /// `preferPrimary` has no libpq twin and becomes `read-write`: a transaction manager
+    /// writes on every send, and its pool refuses a read-only server anyway, so "a standby
+    /// when no primary answers" could only ever fail later.
+    pub fn from_target_server_type(value: &str) -> Option<Self> {
+        Some(match value {
+            "any" => Self::Any,
+            "primary" | "master" | "preferPrimary" => Self::ReadWrite,
+            "secondary" | "slave" => Self::ReadOnly,
+            "preferSecondary" | "preferSlave" => Self::PreferStandby,
+            _ => return None,
+        })
+    }
+
+    /// Whether the operator asked for a server that does not take writes: only then does the
+    /// pool keep connections to a read-only server.
+    pub fn wants_read_only(self) -> bool {
+        matches!(self, Self::ReadOnly | Self::Standby | Self::PreferStandby)
+    }
+}
+
+/// The reason given for a parameter value we do not know; the value is shown (it is a
+/// keyword, not a secret) with the accepted ones.
+fn unknown_value(key: &str, value: &str, accepted: &str) -> String {
+    let shown: String = value.chars().take(40).collect();
+    format!("unknown {key} value \"{shown}\" (accepted: {accepted})")
+}
+
+/// Sets a libpq parameter, replacing an earlier value (the last one in the URL wins).
+fn set_param(params: &mut Vec<(String, String)>, key: &str, value: &str) {
+    params.retain(|(k, _)| k != key);
+    params.push((key.to_owned(), value.to_owned()));
+}
+
 fn parse_host_port(part: &str) -> Option<(String, u16)> {
     let part = part.trim();
+    // pgJDBC takes no `user:password@` in the URL (they are jdbc.username/jdbc.password).
+    if part.contains('@') {
+        return None;
+    }
     if let Some(after) = part.strip_prefix('[') {
         let (host, rest) = after.split_once(']')?;
         let port = match rest.strip_prefix(':') {
@@ -424,6 +537,138 @@ mod tests {
             vec![("::1".to_owned(), 7), ("h2".to_owned(), 5432)]
         );
         assert!(DatabaseUrl::parse("jdbc:postgresql://h:notaport/db", None, None).is_err());
+    }
+
+    fn target(url: &str) -> Result<PostgresTarget, StoreError> {
+        match DatabaseUrl::parse(url, Some("tm"), Some("pw-never-shown"))? {
+            DatabaseUrl::Postgres(pg) => Ok(pg),
+            DatabaseUrl::Sqlite(_) => panic!("not postgres: {url}"),
+        }
+    }
+
+    #[test]
+    fn every_target_server_type_maps_to_the_nearest_libpq_value() {
+        for (jdbc, libpq) in [
+            ("any", "any"),
+            ("primary", "read-write"),
+            ("master", "read-write"),
+            ("preferPrimary", "read-write"),
+            ("secondary", "read-only"),
+            ("slave", "read-only"),
+            ("preferSecondary", "prefer-standby"),
+            ("preferSlave", "prefer-standby"),
+        ] {
+            let pg = target(&format!(
+                "jdbc:postgresql://h1:5433,h2:5434/tm?targetServerType={jdbc}"
+            ))
+            .expect(jdbc);
+            assert_eq!(pg.target_session_attrs().as_str(), libpq, "{jdbc}");
+            let info = pg.conninfo();
+            assert!(
+                info.contains(&format!("target_session_attrs='{libpq}'")),
+                "{jdbc}: {info}"
+            );
+            assert_eq!(info.matches("target_session_attrs").count(), 1, "{info}");
+        }
+        let pg = target("jdbc:postgresql://h1,h2/tm").expect("no type");
+        assert_eq!(pg.target_session_attrs(), TargetSessionAttrs::Any);
+        assert!(!pg.target_session_attrs().wants_read_only());
+        assert!(TargetSessionAttrs::ReadOnly.wants_read_only());
+    }
+
+    #[test]
+    fn libpq_target_session_attrs_pass_through_checked() {
+        for value in [
+            "any",
+            "read-write",
+            "read-only",
+            "primary",
+            "standby",
+            "prefer-standby",
+        ] {
+            let pg = target(&format!(
+                "jdbc:postgresql://h/tm?target_session_attrs={value}"
+            ))
+            .expect(value);
+            assert_eq!(pg.target_session_attrs().as_str(), value);
+        }
+        // The last of the two spellings wins; libpq gets one value.
+        let pg = target("jdbc:postgresql://h/tm?target_session_attrs=any&targetServerType=primary")
+            .expect("both");
+        assert_eq!(pg.target_session_attrs(), TargetSessionAttrs::ReadWrite);
+        assert_eq!(pg.conninfo().matches("target_session_attrs").count(), 1);
+    }
+
+    #[test]
+    fn unknown_target_types_are_config_errors_without_the_password() {
+        for url in [
+            "jdbc:postgresql://h1,h2/tm?targetServerType=Primary&password=pw-in-url",
+            "jdbc:postgresql://h1,h2/tm?targetServerType=leader&password=pw-in-url",
+            "jdbc:postgresql://h1,h2/tm?targetServerType=&password=pw-in-url",
+            "jdbc:postgresql://h1,h2/tm?target_session_attrs=read_write&password=pw-in-url",
+            "jdbc:postgresql://h1,h2/tm?loadBalanceHosts=yes&password=pw-in-url",
+        ] {
+            let err = target(url).expect_err(url);
+            assert!(matches!(err, StoreError::InvalidUrl { .. }), "{err:?}");
+            let text = format!("{err} {err:?}");
+            assert!(text.contains("accepted:"), "{text}");
+            assert!(!text.contains("pw-in-url"), "{text}");
+            assert!(!text.contains("pw-never-shown"), "{text}");
+        }
+        let err = target("jdbc:postgresql://h/tm?targetServerType=leader").expect_err("leader");
+        let text = err.to_string();
+        assert!(text.contains("targetServerType"), "{text}");
+        assert!(text.contains("\"leader\""), "{text}");
+        assert!(text.contains("preferSecondary"), "{text}");
+    }
+
+    #[test]
+    fn multi_host_urls_with_and_without_ports() {
+        let pg = target(
+            "jdbc:postgresql://10.0.0.1:5433,db2,[::1],[fe80::2]:7/tm?targetServerType=primary",
+        )
+        .expect("multi host");
+        assert_eq!(
+            pg.hosts,
+            vec![
+                ("10.0.0.1".to_owned(), 5433),
+                ("db2".to_owned(), 5432),
+                ("::1".to_owned(), 5432),
+                ("fe80::2".to_owned(), 7),
+            ]
+        );
+        let info = pg.conninfo();
+        assert!(info.contains("host='10.0.0.1,db2,::1,fe80::2'"), "{info}");
+        assert!(info.contains("port='5433,5432,5432,7'"), "{info}");
+        assert!(info.contains("target_session_attrs='read-write'"), "{info}");
+        let shown = format!("{pg}");
+        assert!(
+            shown.starts_with(
+                "jdbc:postgresql://tm:***@10.0.0.1:5433,db2:5432,[::1]:5432,[fe80::2]:7/tm?"
+            ),
+            "{shown}"
+        );
+        let pg = target("jdbc:postgresql://a:1,b:2/tm?loadBalanceHosts=true").expect("balance");
+        assert!(pg.conninfo().contains("load_balance_hosts='random'"));
+    }
+
+    #[test]
+    fn bad_hosts_are_config_errors_without_the_password() {
+        for url in [
+            "jdbc:postgresql://h1:5432,,h2/tm",
+            "jdbc:postgresql://h1:,h2/tm",
+            "jdbc:postgresql://h1:99999/tm",
+            "jdbc:postgresql://h1:5432,:5433/tm",
+            "jdbc:postgresql://[::1/tm",
+            "jdbc:postgresql://u:pw-in-url@h1:5432,h2/tm",
+        ] {
+            let err = target(url).expect_err(url);
+            let text = format!("{err} {err:?}");
+            assert!(matches!(err, StoreError::InvalidUrl { .. }), "{text}");
+            assert!(text.contains("bad host or port in host"), "{text}");
+            assert!(!text.contains("pw-in-url"), "{text}");
+            assert!(!text.contains("pw-never-shown"), "{text}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use tm_dev_support::ports::http_url;
 
 use super::{Db, KeyFiles, NodeInfo, Process, Setup};
 use crate::lb::Frontend;
+use crate::patroni::Patroni;
 use crate::postgres::Database;
 
 /// One interface: its binary, its `serverConfigs` entry, its health path.
@@ -124,17 +125,23 @@ pub fn write_node(setup: &Setup, ports: &[NodePorts], i: usize) -> Result<NodeIn
     let node_dir = setup.dir.join(&name);
     let (keys, key_data) = write_keys(&node_dir.join("keys"), &name)?;
     let tls = setup.tls.is_some();
-    let mut config = with_database(setup.db, &node_dir, &name, NodeConfig::new())?
-        .p2p(&ports[i].p2p_url(tls))
-        // Tessera's default: P2P calls get 75 % of it (3.75 s), the budget the balancers' and
-        // our clients' attempts are cut to fit (docs/operations.md, "The budget").
-        .property(AppType::P2P, "partyInfoInterval", "5000")
-        .q2t(&url(ports[i].q2t.advertised, tls))
-        .thirdparty(&url(ports[i].thirdparty.advertised, tls))
-        .remote_enclave(&url(ports[i].enclave.advertised, tls))
-        .peers(peers(ports, i, tls))
-        .features(setup.features.toggles())
-        .keys([key_data]);
+    let mut config = with_database(
+        setup.db,
+        setup.patroni.as_ref(),
+        &node_dir,
+        &name,
+        NodeConfig::new(),
+    )?
+    .p2p(&ports[i].p2p_url(tls))
+    // Tessera's default: P2P calls get 75 % of it (3.75 s), the budget the balancers' and
+    // our clients' attempts are cut to fit (docs/operations.md, "The budget").
+    .property(AppType::P2P, "partyInfoInterval", "5000")
+    .q2t(&url(ports[i].q2t.advertised, tls))
+    .thirdparty(&url(ports[i].thirdparty.advertised, tls))
+    .remote_enclave(&url(ports[i].enclave.advertised, tls))
+    .peers(peers(ports, i, tls))
+    .features(setup.features.toggles())
+    .keys([key_data]);
     if setup.features.multiple_private_states {
         // Every local key must be in a resident group (as in Tessera): one tenant per node.
         let member = keys.public_key.clone();
@@ -193,13 +200,24 @@ pub fn write_keys(dir: &Path, stem: &str) -> Result<(KeyFiles, KeyData), String>
     Ok((files, data))
 }
 
-/// An SQLite file in the node's folder, or a new database on the local PostgreSQL.
+/// An SQLite file in the node's folder, or a new database on the local PostgreSQL or on the
+/// cluster's replicated one (`--db patroni`).
 fn with_database(
     db: Db,
+    patroni: Option<&Patroni>,
     node_dir: &Path,
     name: &str,
     config: NodeConfig,
 ) -> Result<NodeConfig, String> {
+    if let Some(patroni) = patroni {
+        let database = format!("tm_{name}");
+        patroni.create_database(&database)?;
+        return Ok(config.database(
+            &patroni.jdbc_url(&database),
+            Some(&patroni.user),
+            Some(&patroni.password),
+        ));
+    }
     Ok(match db {
         Db::Sqlite => config.sqlite(&node_dir.join("tm.db")),
         Db::Postgres => {
@@ -353,6 +371,7 @@ mod tests {
             bin: dir.join("bin"),
             balancer: None,
             tls: None,
+            patroni: None,
             features: crate::cluster::Features {
                 privacy_enhancements: true,
                 ..Default::default()

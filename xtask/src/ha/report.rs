@@ -24,6 +24,9 @@ pub enum Allowed {
     /// At most this many (a kill: the requests in flight to the killed process, bounded by
     /// the concurrency).
     AtMost(usize),
+    /// Any number (a database failover: every send fails while no primary is reachable; the
+    /// outage is reported on its own).
+    Any,
 }
 
 /// A stretch of the run: sends started in `[from, to)` are its sends, and so are the sends
@@ -201,6 +204,7 @@ fn check_phase(verdict: &mut Verdict, phase: &Phase, tally: &Tally) {
                 tally.failed - tally.after_window_frozen - tally.after_window_back
             ),
         ),
+        Allowed::Any => {}
         Allowed::AtMost(limit) => verdict.check(
             tally.failed <= limit,
             format!(

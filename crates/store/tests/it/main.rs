@@ -7,6 +7,7 @@ mod support;
 
 mod async_api;
 mod concurrency;
+mod failover;
 mod outage;
 mod party;
 mod peer_state;
