@@ -2,7 +2,7 @@
 # Every check the project has, as CI runs it (.ci/run calls this script):
 # formatting, a local PostgreSQL for the store tests, clippy, the crate graph in docs/layout.md,
 # the whole test suite on SQLite and PostgreSQL (no prior build needed: services run
-# in-process), the local cluster, no system libpq in the binaries, the images under podman, the
+# in-process), the local cluster, a benchmark smoke run, no system libpq in the binaries, the images under podman, the
 # HA proof, the PostgreSQL failover proof, the interop harness, and a short run of every fuzz
 # target.
 set -euo pipefail
@@ -46,6 +46,9 @@ cargo xtask cluster send --dir "$cluster_dir"
 cargo xtask cluster status --dir "$cluster_dir"
 cargo xtask cluster down --dir "$cluster_dir"
 trap - EXIT
+
+step "benchmark smoke run (debug builds, SQLite, 2 s per scenario; fails on errors, not on speed)"
+cargo xtask bench --quick --debug --out target/ci-bench
 
 step "the service binaries link no system libpq or OpenSSL (both are built in)"
 cargo build --quiet --bins -p tessera

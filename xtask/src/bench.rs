@@ -51,14 +51,26 @@ pub struct BenchOptions {
     /// Payload size in bytes.
     #[arg(long, default_value_t = 1024)]
     pub payload_bytes: usize,
-    /// A short run for CI or a smoke test: 2 s per scenario, SQLite only.
+    /// Replicas of every interface of each node, behind a balancer (nginx), one network per
+    /// value (repeat or comma-separate: `--replicas 1,2,4`). More than one needs PostgreSQL
+    /// (the replicas of a node share its database): SQLite runs only with one.
+    #[arg(long, value_delimiter = ',', default_values_t = [1])]
+    pub replicas: Vec<usize>,
+    /// A short run for CI or a smoke test: 2 s per scenario (fewer with --seconds), SQLite
+    /// only.
     #[arg(long)]
     pub quick: bool,
+    /// Run on the debug builds of the services, in this build of xtask (no release build at
+    /// all): what CI's smoke run uses after `cargo test --workspace` built them. The run still
+    /// fails on a scenario with errors or without a single operation, but its figures say
+    /// nothing about speed.
+    #[arg(long)]
+    pub debug: bool,
     /// Where results and the clusters' work folders go.
     #[arg(long, default_value = "target/bench")]
     pub out: PathBuf,
     /// Run in this (debug) build instead of re-running in a release build of xtask; the
-    /// services are release builds either way.
+    /// services are release builds unless --debug says otherwise.
     #[arg(long)]
     pub no_release_xtask: bool,
     /// Keep the last cluster running after the run (for profiling by hand).
@@ -79,7 +91,30 @@ impl BenchOptions {
         }
         options.concurrency = options.concurrency.max(1);
         options.recipients = options.recipients.max(1);
+        options.replicas.retain(|&n| n > 0);
+        options.replicas.dedup();
+        if options.replicas.is_empty() {
+            options.replicas = vec![1];
+        }
         options
+    }
+
+    /// The networks to measure: each database with each replica count it supports.
+    fn networks(&self) -> Vec<(Db, usize)> {
+        let mut networks = Vec::new();
+        for db in &self.db {
+            for &replicas in &self.replicas {
+                if replicas > 1 && *db == Db::Sqlite {
+                    println!(
+                        "bench: sqlite with {replicas} replicas skipped (replicas share a \
+                         database: PostgreSQL only)"
+                    );
+                    continue;
+                }
+                networks.push((*db, replicas));
+            }
+        }
+        networks
     }
 }
 
@@ -132,6 +167,8 @@ pub struct Results {
     pub payload_bytes: usize,
     /// Whether every interface served mutual TLS.
     pub tls: bool,
+    /// Whether the services (and the load generator and floor) ran as debug builds.
+    pub debug: bool,
     /// Per database.
     pub runs: Vec<DbRun>,
 }
@@ -141,6 +178,8 @@ pub struct Results {
 pub struct DbRun {
     /// The database.
     pub db: Db,
+    /// Replicas of every interface of each node (behind a balancer when more than one).
+    pub replicas: usize,
     /// Cold start of each service of node 2 (spawn to first 200 on its health URL).
     pub cold_start_ms: Vec<(String, f64)>,
     /// Per scenario.
@@ -170,19 +209,20 @@ pub struct ScenarioResult {
     pub peak_rss_kib: Vec<(String, u64)>,
 }
 
-/// `cargo xtask bench`.
+/// `cargo xtask bench`. Fails (after writing the results) when a scenario had errors or
+/// completed no operation; never on a figure of speed.
 pub fn run(options: &BenchOptions) -> Result<(), String> {
-    if cfg!(debug_assertions) && !options.no_release_xtask {
+    if cfg!(debug_assertions) && !options.no_release_xtask && !options.debug {
         return rerun_in_release();
     }
     let options = options.effective();
     let out = crate::absolute(&options.out);
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let mut runs = Vec::new();
-    let dbs = options.db.clone();
-    for (i, db) in dbs.iter().enumerate() {
-        let keep = options.keep && i + 1 == dbs.len();
-        runs.push(run_on(&options, *db, &out, keep)?);
+    let networks = options.networks();
+    for (i, (db, replicas)) in networks.iter().enumerate() {
+        let keep = options.keep && i + 1 == networks.len();
+        runs.push(run_on(&options, *db, *replicas, &out, keep)?);
     }
     let results = Results {
         machine: report::Machine::detect(),
@@ -192,10 +232,53 @@ pub fn run(options: &BenchOptions) -> Result<(), String> {
         recipients: options.recipients,
         payload_bytes: options.payload_bytes,
         tls: options.tls,
+        debug: options.debug,
         runs,
     };
     report::write(&results, &out)?;
-    Ok(())
+    check(&results)
+}
+
+/// Every scenario on every database completed at least one operation and had no error: what
+/// the smoke run in CI asserts (never a timing).
+fn check(results: &Results) -> Result<(), String> {
+    let failures: Vec<String> = results
+        .runs
+        .iter()
+        .flat_map(|run| {
+            run.scenarios.iter().filter_map(move |scenario| {
+                scenario_failure(&run_name(run.db, run.replicas), scenario)
+            })
+        })
+        .collect();
+    if failures.is_empty() {
+        println!("bench: every scenario completed operations without an error");
+        Ok(())
+    } else {
+        Err(format!(
+            "bench: {} scenario(s) failed:\n  {}",
+            failures.len(),
+            failures.join("\n  ")
+        ))
+    }
+}
+
+/// Why one scenario's run counts as failed, if it does.
+fn scenario_failure(network: &str, scenario: &ScenarioResult) -> Option<String> {
+    let load = &scenario.load;
+    let what = format!("{network}: {}", scenario.label);
+    if load.errors > 0 {
+        Some(format!(
+            "{what}: {} error(s) in {} operations; first: {}",
+            load.errors,
+            load.ops + load.errors,
+            load.first_error.as_deref().unwrap_or("(not recorded)")
+        ))
+    } else if load.ops == 0 {
+        Some(format!("{what}: no operation completed"))
+    } else {
+        None
+    }
 }
 
 /// The floor and the load generator are measured in a release build, like the services: a
@@ -215,27 +298,41 @@ fn rerun_in_release() -> Result<(), String> {
     crate::status_of(status)
 }
 
-/// One database: up, keys and cold starts, scenarios with their floors, down (also on failure).
-fn run_on(options: &BenchOptions, db: Db, out: &Path, keep: bool) -> Result<DbRun, String> {
-    let name = format!("{db:?}").to_lowercase();
+/// One database (with `replicas` of every interface): up, keys and cold starts, scenarios
+/// with their floors, down (also on failure).
+fn run_on(
+    options: &BenchOptions,
+    db: Db,
+    replicas: usize,
+    out: &Path,
+    keep: bool,
+) -> Result<DbRun, String> {
+    let name = run_name(db, replicas);
     let tls = if options.tls { "-tls" } else { "" };
     let dir = out.join(format!("cluster-{name}{tls}"));
     println!(
-        "bench: {name}: starting a two-node network (release builds{}) in {}",
+        "bench: {name}: starting a two-node network ({} builds{}{}) in {}",
+        if options.debug { "debug" } else { "release" },
         if options.tls { ", mutual TLS" } else { "" },
+        if replicas > 1 {
+            format!(", {replicas} replicas of every interface behind nginx")
+        } else {
+            String::new()
+        },
         dir.display()
     );
     let up = UpOptions {
         nodes: 2,
         dir: dir.clone(),
         db,
-        replicas: 1,
+        replicas,
         lb: Balancer::Nginx,
-        release: true,
+        release: !options.debug,
         tls: options.tls,
         features: Default::default(),
     };
-    let result = cluster::up(&up).and_then(|mut cluster| measure(&mut cluster, options, db, out));
+    let result =
+        cluster::up(&up).and_then(|mut cluster| measure(&mut cluster, options, db, replicas, out));
     if keep && result.is_ok() {
         println!(
             "bench: kept the cluster running: `cargo xtask cluster down --dir {}` stops it",
@@ -254,6 +351,7 @@ fn measure(
     cluster: &mut Cluster,
     options: &BenchOptions,
     db: Db,
+    replicas: usize,
     out: &Path,
 ) -> Result<DbRun, String> {
     let cold_start_ms = setup::add_keys_and_restart(cluster, options.recipients)?;
@@ -261,11 +359,12 @@ fn measure(
     let mut sent = Vec::new();
     for scenario in Scenario::ALL {
         scenarios.push(run_scenario(
-            cluster, scenario, options, db, out, &mut sent,
+            cluster, scenario, options, db, replicas, out, &mut sent,
         )?);
     }
     Ok(DbRun {
         db,
+        replicas,
         cold_start_ms,
         scenarios,
     })
@@ -278,10 +377,11 @@ fn run_scenario(
     scenario: Scenario,
     options: &BenchOptions,
     db: Db,
+    replicas: usize,
     out: &Path,
     sent: &mut Vec<TxHash>,
 ) -> Result<ScenarioResult, String> {
-    let name = format!("{db:?}").to_lowercase();
+    let name = run_name(db, replicas);
     let label = scenario.label(options.recipients);
     setup::reset_peak_rss(cluster);
     let cpu_before = setup::cpu_ms(cluster);
@@ -317,6 +417,16 @@ fn run_scenario(
     })
 }
 
+/// `sqlite`, `postgres`, `postgres-2-replicas`: how a network is named in output and file names.
+pub fn run_name(db: Db, replicas: usize) -> String {
+    let db = format!("{db:?}").to_lowercase();
+    if replicas > 1 {
+        format!("{db}-{replicas}-replicas")
+    } else {
+        db
+    }
+}
+
 /// CPU milliseconds per operation of each process between two readings.
 fn cpu_per_op(before: &[(String, f64)], after: &[(String, f64)], ops: u64) -> Vec<(String, f64)> {
     after
@@ -330,4 +440,76 @@ fn cpu_per_op(before: &[(String, f64)], after: &[(String, f64)], ops: u64) -> Ve
 
 fn total_cpu(per_process: &[(String, f64)]) -> f64 {
     per_process.iter().map(|(_, ms)| ms).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(ops: u64, errors: u64) -> ScenarioResult {
+        ScenarioResult {
+            scenario: Scenario::Send1,
+            label: Scenario::Send1.label(1),
+            load: load::LoadResult {
+                ops,
+                errors,
+                first_error: (errors > 0).then(|| "500 Internal Server Error".to_owned()),
+                seconds: 1.0,
+                tps: ops as f64,
+                latency_ms: load::Percentiles::default(),
+                histogram: Vec::new(),
+                per_second: vec![ops],
+            },
+            floor: floor::FloorResult {
+                ops: ops.max(1),
+                seconds: 1.0,
+                tps: 1.0,
+                cpu_ms_per_op: 0.1,
+            },
+            fraction_of_floor: 0.5,
+            services_cpu_ms_per_op: 1.0,
+            cpu_ms_per_op: Vec::new(),
+            peak_rss_kib: Vec::new(),
+        }
+    }
+
+    fn results(scenarios: Vec<ScenarioResult>) -> Results {
+        Results {
+            machine: report::Machine::detect(),
+            seconds: 1,
+            count: None,
+            concurrency: 1,
+            recipients: 1,
+            payload_bytes: 1,
+            tls: false,
+            debug: true,
+            runs: vec![DbRun {
+                db: Db::Sqlite,
+                replicas: 1,
+                cold_start_ms: Vec::new(),
+                scenarios,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_run_with_operations_and_no_error_passes_whatever_its_speed() {
+        assert_eq!(
+            check(&results(vec![scenario(1, 0), scenario(5000, 0)])),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_scenario_with_an_error_fails_the_run_and_names_it() {
+        let error = check(&results(vec![scenario(100, 0), scenario(99, 1)])).expect_err("fails");
+        assert!(error.contains("1 error(s) in 100 operations"), "{error}");
+        assert!(error.contains("500 Internal Server Error"), "{error}");
+    }
+
+    #[test]
+    fn a_scenario_without_an_operation_fails_the_run() {
+        let error = check(&results(vec![scenario(0, 0)])).expect_err("fails");
+        assert!(error.contains("no operation completed"), "{error}");
+    }
 }

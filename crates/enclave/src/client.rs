@@ -5,8 +5,8 @@
 //! nothing (every method dispatches). Cloning is cheap (an `Arc` or a pooled HTTP client).
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use tm_client::retry::{self, is_tls_failure, Failed, Plan, GATEWAY_STATUSES};
@@ -42,6 +42,11 @@ pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long `status()` waits for `/ping` (Tessera's client waits 2 seconds).
 pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a key list the remote enclave gave is used before it is asked again (see
+/// [`RemoteEnclave`], "Key lists"): the bound on how stale a list can be after an enclave
+/// restart that no failed call revealed (behind a balancer, say).
+pub const KEY_CACHE_MAX_AGE: Duration = Duration::from_secs(5);
+
 /// An enclave: in-process or remote.
 #[derive(Clone, Debug)]
 pub enum EnclaveClient {
@@ -72,7 +77,7 @@ impl EnclaveClient {
     pub async fn forwarding_keys(&self) -> Result<Vec<PublicKey>, EnclaveError> {
         match self {
             Self::Local(e) => Ok(e.forwarding_keys()),
-            Self::Remote(r) => r.keys(paths::FORWARDING).await,
+            Self::Remote(r) => r.key_list(KeyList::Forwarding).await,
         }
     }
 
@@ -80,7 +85,28 @@ impl EnclaveClient {
     pub async fn public_keys(&self) -> Result<Vec<PublicKey>, EnclaveError> {
         match self {
             Self::Local(e) => Ok(e.public_keys()),
-            Self::Remote(r) => r.keys(paths::PUBLIC).await,
+            Self::Remote(r) => r.key_list(KeyList::Public).await,
+        }
+    }
+
+    /// The enclave's public keys, for a caller that expects `key` among them (a send's sender):
+    /// a remote enclave's cached list without it is fetched again once, so a key added to the
+    /// enclave (restarted with a new config) is found at once. The answer may still lack `key`
+    /// (the enclave does not hold it); the caller refuses as it would have.
+    pub async fn public_keys_including(
+        &self,
+        key: &PublicKey,
+    ) -> Result<Vec<PublicKey>, EnclaveError> {
+        match self {
+            Self::Local(e) => Ok(e.public_keys()),
+            Self::Remote(r) => {
+                let keys = r.key_list(KeyList::Public).await?;
+                if keys.contains(key) {
+                    return Ok(keys);
+                }
+                r.keys.forget();
+                r.key_list(KeyList::Public).await
+            }
         }
     }
 
@@ -257,8 +283,18 @@ pub async fn enclave_from_config_with(
 }
 
 /// A remote enclave reached over HTTP. One pooled `reqwest` client is reused for every call,
-/// so a restarted enclave is used again as soon as it answers; nothing is cached. Idle
-/// connections are dropped after 30 s, before the enclave server's keep-alive (60 s) ends.
+/// so a restarted enclave is used again as soon as it answers. Idle connections are dropped
+/// after 30 s, before the enclave server's keep-alive (60 s) ends.
+///
+/// Key lists: the default key, the forwarding keys and the public keys are fixed by the
+/// enclave's config while it runs, yet a send needs all three (three of its four enclave round
+/// trips). They are kept, per client, for at most [`KEY_CACHE_MAX_AGE`] and dropped at once
+/// when a call fails to reach the enclave or is answered "key not found" (the enclave may have
+/// restarted, with other keys), or when `/ping` finds it down; a sender missing from the kept
+/// public keys fetches them again ([`EnclaveClient::public_keys_including`]). This is a cache of
+/// the enclave's own answer and nothing else: the enclave stays the source of truth, so every
+/// replica of a service holding its own copy in memory is fine for HA (no state to share; a
+/// replica that starts, or whose copy is dropped, asks the enclave again).
 ///
 /// Every call is stateless (keys, encrypt, decrypt, boxes, hash checks), so each is attempted
 /// up to 3 times within the request timeout (the call's budget, 60 s by default): each attempt
@@ -279,6 +315,83 @@ pub struct RemoteEnclave {
     attempt: Duration,
     /// Attempts at most (at least 1).
     attempts: u32,
+    /// The key lists last fetched (shared by the clones of this client).
+    keys: Arc<KeyCache>,
+}
+
+/// One of the key lists a [`RemoteEnclave`] keeps.
+#[derive(Clone, Copy, Debug)]
+enum KeyList {
+    Default,
+    Forwarding,
+    Public,
+}
+
+impl KeyList {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Default => paths::DEFAULT,
+            Self::Forwarding => paths::FORWARDING,
+            Self::Public => paths::PUBLIC,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The key lists of a remote enclave as it last gave them, each with when it was fetched.
+#[derive(Debug)]
+struct KeyCache {
+    max_age: Duration,
+    lists: Mutex<KeyLists>,
+}
+
+#[derive(Debug, Default)]
+struct KeyLists {
+    /// Bumped whenever the lists are dropped, so that a fetch that was under way then does not
+    /// put back what the enclave said before.
+    generation: u64,
+    /// By [`KeyList::index`].
+    lists: [Option<(Vec<PublicKey>, Instant)>; 3],
+}
+
+impl KeyCache {
+    fn new(max_age: Duration) -> Self {
+        Self {
+            max_age,
+            lists: Mutex::new(KeyLists::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, KeyLists> {
+        // The lists are replaced whole under the lock: a poisoned one is still consistent.
+        self.lists.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The list if it is fresh, else the generation a fetch must be stored under.
+    fn get(&self, list: KeyList) -> Result<Vec<PublicKey>, u64> {
+        let lists = self.lock();
+        match &lists.lists[list.index()] {
+            Some((keys, at)) if at.elapsed() < self.max_age => Ok(keys.clone()),
+            _ => Err(lists.generation),
+        }
+    }
+
+    fn put(&self, list: KeyList, generation: u64, keys: &[PublicKey]) {
+        let mut lists = self.lock();
+        if lists.generation == generation {
+            lists.lists[list.index()] = Some((keys.to_vec(), Instant::now()));
+        }
+    }
+
+    /// Drops every list: the next call of each asks the enclave.
+    fn forget(&self) {
+        let mut lists = self.lock();
+        lists.generation = lists.generation.wrapping_add(1);
+        lists.lists = Default::default();
+    }
 }
 
 impl RemoteEnclave {
@@ -352,7 +465,15 @@ impl RemoteEnclave {
             request,
             attempt: DEFAULT_ATTEMPT_TIMEOUT.min(request),
             attempts: DEFAULT_ATTEMPTS,
+            keys: Arc::new(KeyCache::new(KEY_CACHE_MAX_AGE)),
         })
+    }
+
+    /// The same client keeping the enclave's key lists for at most `max_age` (zero: never
+    /// kept, every call asks the enclave); see "Key lists" on [`RemoteEnclave`].
+    pub fn with_key_cache_max_age(mut self, max_age: Duration) -> Self {
+        self.keys = Arc::new(KeyCache::new(max_age));
+        self
     }
 
     /// The same client with `attempts` attempts per call (at least 1; 1: never repeated), each
@@ -381,16 +502,40 @@ impl RemoteEnclave {
         };
         match self.http.get(url).timeout(PING_TIMEOUT).send().await {
             Ok(response) if response.status() == StatusCode::OK => Status::Started,
-            _ => Status::Stopped,
+            _ => {
+                // Down, or restarting: its keys may differ when it is back.
+                self.keys.forget();
+                Status::Stopped
+            }
         }
     }
 
     async fn default_public_key(&self) -> Result<PublicKey, EnclaveError> {
-        let bytes = self.get(paths::DEFAULT).await?;
-        if bytes.is_empty() {
-            return Err(garbage(paths::DEFAULT, "empty key"));
-        }
-        Ok(PublicKey::from_bytes(bytes))
+        self.key_list(KeyList::Default)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| garbage(paths::DEFAULT, "empty key"))
+    }
+
+    /// A key list, kept or fetched (see "Key lists" on [`RemoteEnclave`]).
+    async fn key_list(&self, list: KeyList) -> Result<Vec<PublicKey>, EnclaveError> {
+        let generation = match self.keys.get(list) {
+            Ok(keys) => return Ok(keys),
+            Err(generation) => generation,
+        };
+        let keys = match list {
+            KeyList::Default => {
+                let bytes = self.get(paths::DEFAULT).await?;
+                if bytes.is_empty() {
+                    return Err(garbage(paths::DEFAULT, "empty key"));
+                }
+                vec![PublicKey::from_bytes(bytes)]
+            }
+            KeyList::Forwarding | KeyList::Public => self.keys(list.path()).await?,
+        };
+        self.keys.put(list, generation, &keys);
+        Ok(keys)
     }
 
     async fn keys(&self, path: &str) -> Result<Vec<PublicKey>, EnclaveError> {
@@ -463,6 +608,10 @@ impl RemoteEnclave {
             other => other,
         });
         call.end(result.as_ref().map(|_| ()).map_err(|_| None));
+        if let Err(EnclaveError::Unavailable(_) | EnclaveError::KeyNotFound(_)) = &result {
+            // Not reached, or it lacks a key we named: it may have restarted with other keys.
+            self.keys.forget();
+        }
         let outcome = tm_metrics::outcome(result.as_ref().err().map(Classify::kind));
         tm_metrics::Metrics::observe(
             &tm_metrics::metrics().enclave_call_duration,

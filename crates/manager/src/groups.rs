@@ -185,7 +185,7 @@ impl Node {
                 "The list of members in a privacy group should include self".into(),
             ));
         }
-        let ours = self.enclave.public_keys().await?;
+        let ours = self.enclave.public_keys_including(&from).await?;
         if !ours.contains(&from) {
             return Err(ManagerError::Forbidden(format!(
                 "The key {from} creating a privacy group is not managed by this node"
@@ -304,11 +304,11 @@ impl Node {
         from: Option<PublicKey>,
         recipients: &[PublicKey],
     ) -> Result<(PublicKey, PrivacyGroupId), ManagerError> {
-        let ours = self.enclave.public_keys().await?;
         let from = match from {
             Some(key) => key,
             None => self.enclave.default_public_key().await?,
         };
+        let ours = self.enclave.public_keys_including(&from).await?;
         if !ours.contains(&from) {
             return Err(tm_enclave::EnclaveError::KeyNotFound(format!(
                 "No key found for public key {from}"

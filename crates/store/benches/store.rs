@@ -55,6 +55,27 @@ fn bench_backend(c: &mut Criterion, name: &str, store: &Store) {
             store.find_payload(&hashes[i]).expect("lookup")
         })
     });
+    // What a send does for each remote recipient: its route, then its peer's row (both by
+    // primary key, as `find_recipient` and `find_peer` are on the send path).
+    let peers: Vec<(PublicKey, String)> = (0..100u8)
+        .map(|n| {
+            let url = format!("http://peer{n}.bench:9001/");
+            let key = PublicKey::from_bytes(vec![n; 32]);
+            store.add_peer(&url).expect("peer");
+            store.upsert_recipient(&key, &url).expect("route");
+            (key, url)
+        })
+        .collect();
+    let mut j = 0usize;
+    group.bench_function("route lookup", |b| {
+        b.iter(|| {
+            j = (j + 1) % peers.len();
+            let (key, url) = &peers[j];
+            let route = store.find_recipient(key).expect("route");
+            let peer = store.find_peer(url).expect("peer");
+            (route, peer)
+        })
+    });
     group.finish();
 }
 

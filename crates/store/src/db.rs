@@ -3,10 +3,18 @@
 //! [`Db`] is object safe so the repository logic above it (merging, decoding) is written once
 //! against `&mut dyn Db`; the diesel query code in `common_methods!` is expanded for both
 //! connection types, and only locking and transactions differ per backend.
+//!
+//! Every statement of the send and receive paths is one diesel caches prepared (a static query
+//! id, no SQL literal), and lookups by primary key use `get_result`, never `first`: `first`
+//! adds `LIMIT ?`, and SQLite plans a bound `LIMIT` as a constant, so it marks the statement
+//! expired each time that parameter is bound again and recompiles it on the next step
+//! (`sqlite3Reprepare`: a tenth of q2t-api's CPU per send; docs/benchmarks.md, "Send path work").
 
+use diesel::backend::Backend;
 use diesel::dsl::sql;
-use diesel::expression::SqlLiteral;
+use diesel::expression::{AppearsOnTable, ValidGrouping};
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Nullable};
 use diesel::upsert::excluded;
 
@@ -109,16 +117,46 @@ pub(crate) struct RecipientRow {
     pub updated: i64,
 }
 
-/// `TIMESTAMP` is `DECIMAL(19)` in Tessera's PostgreSQL DDL; read it as `BIGINT` on both backends.
-fn ts(table: &str) -> SqlLiteral<Nullable<BigInt>> {
-    sql::<Nullable<BigInt>>(&format!("CAST({table}.\"timestamp\" AS BIGINT)"))
+/// `CAST(<column> AS BIGINT)`: a `TIMESTAMP` column read as `BIGINT` on both backends (it is
+/// `DECIMAL(19)` in Tessera's PostgreSQL DDL). An expression of its own, not an SQL literal: a
+/// literal has no static query id, so diesel would build and hash the statement's text on every
+/// run to find it in its cache (and diesel's `cast` knows no cast of a type to itself).
+#[derive(Debug, Clone, Copy, QueryId)]
+struct Ts<C>(C);
+
+fn ts<C>(column: C) -> Ts<C> {
+    Ts(column)
+}
+
+impl<C: Expression> Expression for Ts<C> {
+    type SqlType = Nullable<BigInt>;
+}
+
+impl<C: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Ts<C> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("CAST(");
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(" AS BIGINT)");
+        Ok(())
+    }
+}
+
+impl<C: AppearsOnTable<QS>, QS> AppearsOnTable<QS> for Ts<C> where Self: Expression {}
+
+impl<C: SelectableExpression<QS>, QS> SelectableExpression<QS> for Ts<C> where
+    Self: AppearsOnTable<QS>
+{
+}
+
+impl<C: ValidGrouping<G>, G> ValidGrouping<G> for Ts<C> {
+    type IsAggregate = C::IsAggregate;
 }
 
 type TxColumns = (
     et::hash,
     et::encoded_payload,
     et::payload_codec,
-    SqlLiteral<Nullable<BigInt>>,
+    Ts<et::timestamp>,
 );
 
 fn tx_columns() -> TxColumns {
@@ -126,7 +164,7 @@ fn tx_columns() -> TxColumns {
         et::hash,
         et::encoded_payload,
         et::payload_codec,
-        ts("encrypted_transaction"),
+        ts(et::timestamp),
     )
 }
 
@@ -136,7 +174,7 @@ type RawColumns = (
     raw::encrypted_key,
     raw::nonce,
     raw::sender,
-    SqlLiteral<Nullable<BigInt>>,
+    Ts<raw::timestamp>,
 );
 
 fn raw_columns() -> RawColumns {
@@ -146,19 +184,14 @@ fn raw_columns() -> RawColumns {
         raw::encrypted_key,
         raw::nonce,
         raw::sender,
-        ts("encrypted_raw_transaction"),
+        ts(raw::timestamp),
     )
 }
 
-type GroupColumns = (
-    pg::id,
-    pg::lookup_id,
-    pg::data,
-    SqlLiteral<Nullable<BigInt>>,
-);
+type GroupColumns = (pg::id, pg::lookup_id, pg::data, Ts<pg::timestamp>);
 
 fn group_columns() -> GroupColumns {
-    (pg::id, pg::lookup_id, pg::data, ts("privacy_group"))
+    (pg::id, pg::lookup_id, pg::data, ts(pg::timestamp))
 }
 
 /// The operations the repository is built from. Each is one statement unless it says otherwise.
@@ -399,7 +432,7 @@ macro_rules! common_methods {
             raw::table
                 .select(raw_columns())
                 .filter(raw::hash.eq(hash))
-                .first(self)
+                .get_result(self)
                 .optional()
         }
 
@@ -456,7 +489,7 @@ macro_rules! common_methods {
             pg::table
                 .select(group_columns())
                 .filter(pg::id.eq(id))
-                .first(self)
+                .get_result(self)
                 .optional()
         }
 
@@ -575,7 +608,7 @@ macro_rules! common_methods {
         fn find_peer(&mut self, url: &str) -> QueryResult<Option<PeerRow>> {
             tm_peer::table
                 .filter(tm_peer::url.eq(url))
-                .first(self)
+                .get_result(self)
                 .optional()
         }
 
@@ -605,7 +638,7 @@ macro_rules! common_methods {
         fn find_recipient(&mut self, key: &[u8]) -> QueryResult<Option<RecipientRow>> {
             tm_recipient::table
                 .filter(tm_recipient::public_key.eq(key))
-                .first(self)
+                .get_result(self)
                 .optional()
         }
 
@@ -651,10 +684,10 @@ macro_rules! common_methods {
         fn max_staging_ids(&mut self) -> QueryResult<(i64, i64)> {
             let tx: Option<i64> = st_transaction::table
                 .select(diesel::dsl::max(st_transaction::id))
-                .first(self)?;
+                .get_result(self)?;
             let affected: Option<i64> = st_affected_transaction::table
                 .select(diesel::dsl::max(st_affected_transaction::id))
-                .first(self)?;
+                .get_result(self)?;
             Ok((tx.unwrap_or(0), affected.unwrap_or(0)))
         }
 
@@ -812,7 +845,7 @@ macro_rules! common_methods {
         fn find_candidate(&mut self, url: &str) -> QueryResult<Option<CandidateRow>> {
             tm_candidate::table
                 .filter(tm_candidate::url.eq(url))
-                .first(self)
+                .get_result(self)
                 .optional()
         }
 
@@ -851,7 +884,7 @@ impl Db for SqliteConnection {
         et::table
             .select(tx_columns())
             .filter(et::hash.eq(hash))
-            .first(self)
+            .get_result(self)
             .optional()
     }
 
@@ -876,9 +909,9 @@ impl Db for PgConnection {
     fn find_tx(&mut self, hash: &[u8], lock: bool) -> QueryResult<Option<TxRow>> {
         let query = et::table.select(tx_columns()).filter(et::hash.eq(hash));
         if lock {
-            query.for_update().first(self).optional()
+            query.for_update().get_result(self).optional()
         } else {
-            query.first(self).optional()
+            query.get_result(self).optional()
         }
     }
 

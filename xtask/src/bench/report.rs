@@ -95,7 +95,7 @@ pub fn write(results: &Results, out: &Path) -> Result<(), String> {
 }
 
 fn db_name(run: &DbRun) -> String {
-    format!("{:?}", run.db).to_lowercase()
+    super::run_name(run.db, run.replicas)
 }
 
 /// The Markdown tables: per database, the scenarios, then memory, CPU and cold start per process.
@@ -129,7 +129,48 @@ fn markdown(results: &Results) -> String {
         cold_start_table(&mut s, run);
         let _ = writeln!(s);
     }
+    replicas_table(&mut s, results);
     s
+}
+
+/// With more than one replica count on a database: throughput and CPU per operation of each
+/// scenario by replicas, side by side (the scaling curve).
+fn replicas_table(s: &mut String, results: &Results) {
+    let mut dbs: Vec<_> = results.runs.iter().map(|run| run.db).collect();
+    dbs.dedup();
+    for db in dbs {
+        let runs: Vec<&DbRun> = results.runs.iter().filter(|run| run.db == db).collect();
+        if runs.len() < 2 {
+            continue;
+        }
+        let name = format!("{db:?}").to_lowercase();
+        let _ = writeln!(
+            s,
+            "### {name}: by replicas of every interface (tx/s; services CPU ms/op; p99 ms)\n"
+        );
+        let mut head = String::from("| scenario |");
+        let mut rule = String::from("|---|");
+        for run in &runs {
+            head.push_str(&format!(" {} replica(s) |", run.replicas));
+            rule.push_str("---:|");
+        }
+        let _ = writeln!(s, "{head}\n{rule}");
+        let Some(first) = runs.first() else { continue };
+        for (i, scenario) in first.scenarios.iter().enumerate() {
+            let mut row = format!("| {} |", scenario.label);
+            for run in &runs {
+                match run.scenarios.get(i) {
+                    Some(r) => row.push_str(&format!(
+                        " {:.0}; {:.2}; {:.1} |",
+                        r.load.tps, r.services_cpu_ms_per_op, r.load.latency_ms.p99
+                    )),
+                    None => row.push_str(" - |"),
+                }
+            }
+            let _ = writeln!(s, "{row}");
+        }
+        let _ = writeln!(s);
+    }
 }
 
 /// The machine and the load.
@@ -146,9 +187,14 @@ fn header(s: &mut String, results: &Results) {
     };
     let _ = writeln!(
         s,
-        "Load: {bound} per scenario, concurrency {}, payload {} bytes, release builds, {}.\n",
+        "Load: {bound} per scenario, concurrency {}, payload {} bytes, {} builds, {}.\n",
         results.concurrency,
         results.payload_bytes,
+        if results.debug {
+            "debug (a smoke run: no figure here is a measure of speed)"
+        } else {
+            "release"
+        },
         if results.tls {
             "mutual TLS (CA mode) on every interface, Q2T called over HTTPS"
         } else {

@@ -5,6 +5,7 @@ mod behaviour;
 mod binary;
 mod handover;
 mod http;
+mod key_cache;
 mod retry;
 mod support;
 mod tls;

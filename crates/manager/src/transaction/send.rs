@@ -370,7 +370,7 @@ impl Node {
         let hash = self.store.hash_of(&payload);
         let (managed_parties, deliveries) = deadline
             .bound(async {
-                let planned = self.plan_deliveries(&payload, &recipients).await?;
+                let planned = self.plan_deliveries(&payload, &recipients, &sender).await?;
                 // Tessera inserts (and flushes) before it publishes, so a hash stored already
                 // fails before anything is pushed; checking first keeps that order.
                 if self.store.find_payload(hash.clone()).await?.is_some() {
@@ -401,12 +401,15 @@ impl Node {
 
     /// Our keys among the recipients, and where each other recipient's copy goes. Routes and
     /// capabilities are checked here, so a send refused for them (404, 403) pushes nothing.
+    /// The sender is one of our keys: a remote enclave's kept key list without it is fetched
+    /// again first (a key added by a restart of the enclave), so it is never routed as remote.
     async fn plan_deliveries(
         &self,
         payload: &EncodedPayload,
         recipients: &[PublicKey],
+        sender: &PublicKey,
     ) -> Result<(Vec<PublicKey>, Vec<Delivery>), ManagerError> {
-        let ours = self.enclave.public_keys().await?;
+        let ours = self.enclave.public_keys_including(sender).await?;
         let managed_parties: Vec<PublicKey> = recipients
             .iter()
             .filter(|key| ours.contains(key))
