@@ -150,12 +150,18 @@ pub async fn send(
     let media = json_variant(&req, &ALL)?;
     let params = send_params(input::json(&body)?, media)?;
     let sent = node.send(params).await?;
-    let mut response = json_response(
-        actix_web::http::StatusCode::CREATED,
-        media,
-        &send_response(&sent, media),
-    )?;
-    insert_location(&mut response, &location(&req, &sent.hash));
+    sent_response(&req, &sent, media, actix_web::http::StatusCode::CREATED)
+}
+
+/// A JSON send's answer: the variant's body with `status` and the transaction's `Location`.
+fn sent_response(
+    req: &HttpRequest,
+    sent: &Sent,
+    media: MediaType,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse> {
+    let mut response = json_response(status, media, &send_response(sent, media))?;
+    insert_location(&mut response, &location(req, &sent.hash));
     Ok(response)
 }
 
@@ -200,13 +206,7 @@ pub async fn send_signed(
         hash: TxHash::from_bytes(request.hash),
     };
     let sent = node.send_signed(params).await?;
-    let mut response = json_response(
-        actix_web::http::StatusCode::CREATED,
-        media,
-        &send_response(&sent, media),
-    )?;
-    insert_location(&mut response, &location(&req, &sent.hash));
-    Ok(response)
+    sent_response(&req, &sent, media, actix_web::http::StatusCode::CREATED)
 }
 
 /// `POST /sendraw` (docs/protocol.md §6.3): binary plaintext, `c11n-from`, `c11n-to`; 200 text
@@ -315,13 +315,7 @@ pub async fn orion_send(
         params.privacy.privacy_group_id = Some(id);
     }
     let sent = node.send(params).await?;
-    let mut response = json_response(
-        actix_web::http::StatusCode::OK,
-        media,
-        &send_response(&sent, media),
-    )?;
-    insert_location(&mut response, &location(&req, &sent.hash));
-    Ok(response)
+    sent_response(&req, &sent, media, actix_web::http::StatusCode::OK)
 }
 
 /// `POST /receive` in orion mode (Besu's receive): consumes `application/json` or

@@ -10,12 +10,38 @@ use tm_client::q2t::{
     PrivacyGroupSearchRequest, Q2tClient, SendRequest,
 };
 use tm_client::ClientError;
+use tm_config::ClientMode;
 use tm_dev_support::{block_on, eventually, Service, TestNode};
 
 fn knows(p2p: &str, key: &tm_core::PublicKey) -> bool {
     reqwest::blocking::get(format!("{p2p}partyinfo"))
         .and_then(|r| r.json::<tm_client::p2p::PartyInfoJson>())
         .is_ok_and(|info| info.keys.iter().any(|k| &k.key == key))
+}
+
+/// Nodes `<prefix>-a`, `-b` and `-c` in `mode` (P2P and Q2T each, one key each), A a peer of
+/// B and C, B of C; returned once every node knows the keys of the others.
+pub(crate) fn three_nodes(prefix: &str, mode: ClientMode) -> [TestNode; 3] {
+    let node = |name: &str, peers: &[String]| {
+        let mut node = TestNode::new(&format!("{prefix}-{name}"), 1, peers);
+        node.config.mode = mode.clone();
+        node.start(Service::P2p).start(Service::Q2t);
+        node
+    };
+    let c = node("c", &[]);
+    let b = node("b", &[c.p2p_url()]);
+    let a = node("a", &[b.p2p_url(), c.p2p_url()]);
+    for node in [&a, &b, &c] {
+        for other in [&a, &b, &c] {
+            let (url, key) = (node.p2p_url(), &other.keys[0].public);
+            assert!(
+                eventually(Duration::from_secs(30), || knows(&url, key)),
+                "{} never learned {key}",
+                node.name
+            );
+        }
+    }
+    [a, b, c]
 }
 
 fn status<T: std::fmt::Debug>(result: Result<T, ClientError>) -> (u16, String) {
@@ -32,25 +58,12 @@ fn stored_groups(node: &TestNode) -> usize {
 
 #[test]
 fn a_group_reaches_its_members_only_and_so_do_its_sends_and_its_deletion() {
-    let mut c = TestNode::new("pg-c", 1, &[]);
-    c.start(Service::P2p).start(Service::Q2t);
-    let mut b = TestNode::new("pg-b", 1, &[c.p2p_url()]);
-    b.start(Service::P2p).start(Service::Q2t);
-    let mut a = TestNode::new("pg-a", 1, &[b.p2p_url(), c.p2p_url()]);
-    a.start(Service::P2p).start(Service::Q2t);
+    let [a, b, c] = three_nodes("pg", ClientMode::Tessera);
     let (ka, kb, kc) = (
         a.keys[0].public.clone(),
         b.keys[0].public.clone(),
         c.keys[0].public.clone(),
     );
-    for (node, key) in [(&a, &kb), (&a, &kc), (&b, &ka), (&c, &ka), (&c, &kb)] {
-        let url = node.p2p_url();
-        assert!(
-            eventually(Duration::from_secs(30), || knows(&url, key)),
-            "{} never learned {key}",
-            node.name
-        );
-    }
     let (qa, qb, qc) = (
         Q2tClient::new(&a.q2t_url()).expect("client"),
         Q2tClient::new(&b.q2t_url()).expect("client"),
