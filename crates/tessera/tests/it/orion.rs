@@ -231,61 +231,77 @@ fn besu_conversation_runs_end_to_end_in_orion_mode() {
 
     // Refusals Besu can read, each storing nothing: a sender outside the group, an unknown
     // recipient or sender (no LEGACY group left behind), an empty payload, a missing key.
-    let (status, _) = refused(post(
-        &http,
-        &qc,
-        "/send",
-        JSON,
-        &json!({"payload": b64(b"x"), "from": kc.to_base64(), "privacyGroupId": group_id}),
-    ));
-    assert_eq!(status, 404, "C does not hold the group");
     let stranger = PublicKey::from_bytes(vec![9; 32]);
-    let (status, error) = refused(post(
+    let refusals = [
+        (
+            &qc,
+            "/send",
+            JSON,
+            json!({"payload": b64(b"x"), "from": kc.to_base64(),
+            "privacyGroupId": group_id}),
+            404,
+            "C does not hold the group",
+        ),
+        (
+            &qa,
+            "/send",
+            JSON,
+            json!({"payload": b64(b"x"), "from": ka.to_base64(),
+            "to": [stranger.to_base64()]}),
+            404,
+            "Recipient not found",
+        ),
+        (
+            &qa,
+            "/send",
+            JSON,
+            json!({"payload": b64(b"x"), "from": stranger.to_base64(),
+            "to": [kb.to_base64()]}),
+            404,
+            "not our key",
+        ),
+        (
+            &qa,
+            "/send",
+            JSON,
+            json!({"payload": "", "to": [kb.to_base64()]}),
+            400,
+            "no payload",
+        ),
+        (
+            &qb,
+            "/receive",
+            ORION,
+            json!({"to": kb.to_base64()}),
+            400,
+            "no key",
+        ),
+        (
+            &qb,
+            "/receive",
+            ORION,
+            json!({"key": b64(&[1; 32])}),
+            404,
+            "unknown transaction",
+        ),
+    ];
+    for (base, path, media, body, expected, what) in refusals {
+        let (status, error) = refused(post(&http, base, path, media, &body));
+        assert_eq!(status, expected, "{what}: {error}");
+    }
+    let (_, error) = refused(post(
         &http,
         &qa,
         "/send",
         JSON,
         &json!({"payload": b64(b"x"), "from": ka.to_base64(), "to": [stranger.to_base64()]}),
     ));
-    assert_eq!(status, 404, "{error}");
     assert!(error.contains("Recipient not found"), "{error}");
-    let (status, _) = refused(post(
-        &http,
-        &qa,
-        "/send",
-        JSON,
-        &json!({"payload": b64(b"x"), "from": stranger.to_base64(), "to": [kb.to_base64()]}),
-    ));
-    assert_eq!(status, 404);
     assert_eq!(
         groups(&http, &a, "legacy").len(),
         1,
         "a refused send left a LEGACY group"
     );
-    let (status, _) = refused(post(
-        &http,
-        &qa,
-        "/send",
-        JSON,
-        &json!({"payload": "", "to": [kb.to_base64()]}),
-    ));
-    assert_eq!(status, 400);
-    let (status, _) = refused(post(
-        &http,
-        &qb,
-        "/receive",
-        ORION,
-        &json!({"to": kb.to_base64()}),
-    ));
-    assert_eq!(status, 400);
-    let (status, _) = refused(post(
-        &http,
-        &qb,
-        "/receive",
-        ORION,
-        &json!({"key": b64(&[1; 32])}),
-    ));
-    assert_eq!(status, 404, "an unknown transaction");
 
     // Enclave.deletePrivacyGroup {privacyGroupId, from}: a JSON string; the deletion reaches B.
     let deleted = post(
