@@ -259,6 +259,11 @@ pub async fn store_raw(
     )
 }
 
+/// A transaction's privacy group id as receives answer it (base64).
+fn group_id_text(id: &PrivacyGroupId) -> String {
+    tm_core::b64::encode(id.as_bytes())
+}
+
 fn receive_response(received: Received, media: MediaType, raw: bool) -> ReceiveResponse {
     ReceiveResponse {
         payload: received.payload,
@@ -269,9 +274,7 @@ fn receive_response(received: Received, media: MediaType, raw: bool) -> ReceiveR
             .is_multi_tenant()
             .then(|| b64_list(&received.managed_parties)),
         sender_key: media.is_multi_tenant().then(|| received.sender.to_base64()),
-        privacy_group_id: received
-            .privacy_group_id
-            .map(|id| tm_core::b64::encode(id.as_bytes())),
+        privacy_group_id: received.privacy_group_id.map(|id| group_id_text(&id)),
     }
 }
 
@@ -332,8 +335,7 @@ pub async fn orion_receive(
         .key
         .filter(|key| !key.is_empty())
         .ok_or_else(|| ApiError::bad_request("key is required"))?;
-    let hash = TxHash::from_base64(&key)
-        .map_err(|_| ApiError::internal("Illegal base64 character in key"))?;
+    let hash = input::hash(&key, "key")?;
     let to = request
         .to
         .filter(|to| !to.is_empty())
@@ -346,9 +348,7 @@ pub async fn orion_receive(
         &OrionReceiveResponse {
             payload: received.payload,
             sender_key: received.sender.to_base64(),
-            privacy_group_id: received
-                .privacy_group_id
-                .map(|id| tm_core::b64::encode(id.as_bytes())),
+            privacy_group_id: received.privacy_group_id.map(|id| group_id_text(&id)),
         },
     )
 }
@@ -371,8 +371,7 @@ pub async fn delete_deprecated(
     if request.key.is_empty() {
         return Err(ApiError::bad_request("key is required"));
     }
-    let hash = TxHash::from_base64(&request.key)
-        .map_err(|_| ApiError::internal("Illegal base64 character in key"))?;
+    let hash = input::hash(&request.key, "key")?;
     node.delete_transaction(&hash).await?;
     Ok(text(
         actix_web::http::StatusCode::OK,

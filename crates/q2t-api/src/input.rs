@@ -34,11 +34,16 @@ pub fn keys(list: Option<&[String]>, what: &str) -> Result<Vec<PublicKey>, ApiEr
         .collect()
 }
 
+/// A base64 transaction hash decoded by Tessera's code: bad text is a 500.
+pub fn hash(text: &str, what: &str) -> Result<TxHash, ApiError> {
+    TxHash::from_base64(text).map_err(|_| illegal_base64(what))
+}
+
 /// A list of base64 transaction hashes decoded by Tessera's code.
 pub fn hashes(list: Option<&[String]>, what: &str) -> Result<Vec<TxHash>, ApiError> {
     list.unwrap_or_default()
         .iter()
-        .map(|text| TxHash::from_base64(text).map_err(|_| illegal_base64(what)))
+        .map(|text| hash(text, what))
         .collect()
 }
 
