@@ -5,7 +5,9 @@ use std::time::Duration;
 use reqwest::header::CONTENT_TYPE;
 use serde::{Deserialize, Serialize};
 use tm_core::partyinfo::PartyInfo;
-use tm_core::version::{SUPPORTED_API_VERSIONS, VERSION_HEADER};
+use tm_core::version::{
+    GROUPED_PUSH_HEADER, GROUPED_PUSH_VALUE, SUPPORTED_API_VERSIONS, VERSION_HEADER,
+};
 use tm_core::{EncodedPayload, PayloadCodec, PublicKey, TxHash};
 
 use crate::retry::{self, Plan};
@@ -454,6 +456,7 @@ impl P2pClient {
             .post(&url)
             .header(CONTENT_TYPE, OCTET_STREAM)
             .header(VERSION_HEADER, versions.join(","))
+            .header(GROUPED_PUSH_HEADER, GROUPED_PUSH_VALUE)
             .body(body);
         self.execute(plan, &url, request, ok).await
     }

@@ -153,32 +153,55 @@ impl EncodedPayload {
     /// only that recipient's box, and only its key, except in PSV mode where the full key
     /// list is kept with the recipient moved to the front.
     pub fn for_recipient(&self, recipient: &PublicKey) -> Result<Self, CryptoError> {
-        let index = self
+        self.for_recipients(std::slice::from_ref(recipient))
+    }
+
+    /// The copy pushed to a node that serves several of the recipients, in one push
+    /// (docs/protocol.md §1.6; only to nodes that merge such a push, docs/p2p.md): their boxes
+    /// and their keys, in the order of `recipients`; in PSV mode the full key list with these
+    /// recipients moved to the front in that order, so box `i` stays key `i`'s. With one
+    /// recipient this is [`Self::for_recipient`]. `recipients` must be distinct.
+    pub fn for_recipients(&self, recipients: &[PublicKey]) -> Result<Self, CryptoError> {
+        let index: std::collections::HashMap<&PublicKey, usize> = self
             .recipient_keys
             .iter()
-            .position(|key| key == recipient)
-            .ok_or_else(|| CryptoError::NotARecipient(recipient.to_base64()))?;
-        let recipient_box = self
-            .recipient_boxes
-            .get(index)
-            .cloned()
-            .ok_or(CryptoError::NoBox)?;
+            .enumerate()
+            .rev()
+            .map(|(i, key)| (key, i))
+            .collect();
+        let mut chosen = Vec::with_capacity(recipients.len());
+        for recipient in recipients {
+            let at = *index
+                .get(recipient)
+                .ok_or_else(|| CryptoError::NotARecipient(recipient.to_base64()))?;
+            chosen.push(at);
+        }
+        let recipient_boxes = chosen
+            .iter()
+            .map(|&at| {
+                self.recipient_boxes
+                    .get(at)
+                    .cloned()
+                    .ok_or(CryptoError::NoBox)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let recipient_keys = if self.privacy_mode == PrivacyMode::PrivateStateValidation {
+            let picked: std::collections::HashSet<usize> = chosen.iter().copied().collect();
             let mut keys = Vec::with_capacity(self.recipient_keys.len());
-            keys.push(recipient.clone());
+            keys.extend(recipients.iter().cloned());
             keys.extend(
                 self.recipient_keys
                     .iter()
                     .enumerate()
-                    .filter(|(i, _)| *i != index)
+                    .filter(|(i, _)| !picked.contains(i))
                     .map(|(_, key)| key.clone()),
             );
             keys
         } else {
-            vec![recipient.clone()]
+            recipients.to_vec()
         };
         Ok(Self {
-            recipient_boxes: vec![recipient_box],
+            recipient_boxes,
             recipient_keys,
             ..self.clone()
         })

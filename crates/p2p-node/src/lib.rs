@@ -19,7 +19,9 @@ use tm_config::cli::Exit;
 use tm_config::{AppType, Config};
 use tm_core::partyinfo::{normalise_party_url, PartyInfo};
 use tm_core::privacy_group::PrivacyGroupRecord;
-use tm_core::version::{parse_header_values, VERSION_HEADER};
+use tm_core::version::{
+    parse_header_values, GROUPED_PUSH_HEADER, GROUPED_PUSH_MARK, GROUPED_PUSH_VALUE, VERSION_HEADER,
+};
 use tm_core::{PayloadCodec, PublicKey, TxHash};
 use tm_http::limits;
 use tm_http::ApiError;
@@ -202,7 +204,16 @@ const MAX_KEY_BYTES: usize = 1024;
 /// The caller's versions as the party store keeps them: refused (400) when their comma-joined
 /// list is longer than the column holds.
 fn stored_caller_versions(req: &HttpRequest) -> Result<Vec<String>, ApiError> {
-    let versions = caller_versions(req);
+    let mut versions = caller_versions(req);
+    // A node that merges grouped pushes says so in a header of its own; the mark is kept with
+    // its versions (docs/p2p.md, "One push per node").
+    let grouped = req
+        .headers()
+        .get_all(GROUPED_PUSH_HEADER)
+        .any(|value| value.as_bytes() == GROUPED_PUSH_VALUE.as_bytes());
+    if grouped && !versions.iter().any(|v| v == GROUPED_PUSH_MARK) {
+        versions.push(GROUPED_PUSH_MARK.to_owned());
+    }
     let joined = versions
         .iter()
         .map(|v| v.chars().count() + 1)

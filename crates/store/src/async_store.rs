@@ -337,6 +337,16 @@ impl AsyncStore {
         self.run(move |s| s.upsert_recipient(&key, &peer_url)).await
     }
 
+    /// [`Store::find_routes_and_payload`].
+    pub async fn find_routes_and_payload(
+        &self,
+        keys: Vec<PublicKey>,
+        hash: Option<TxHash>,
+    ) -> Result<crate::RoutesAndPayload, StoreError> {
+        self.run(move |s| s.find_routes_and_payload(&keys, hash.as_ref()))
+            .await
+    }
+
     /// [`Store::find_recipient`].
     pub async fn find_recipient(
         &self,

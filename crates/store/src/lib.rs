@@ -30,5 +30,5 @@ pub use model::{
     StagedPayload, StagingCounts, StoreOutcome, StoredTransaction,
 };
 pub use pool::{StoreSettings, MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
-pub use store::{Store, MAX_PEER_ERROR_CHARS};
+pub use store::{RoutesAndPayload, Store, MAX_PEER_ERROR_CHARS};
 pub use url::{DatabaseUrl, PostgresTarget, Secret, SqliteTarget, SUPPORTED_URLS};

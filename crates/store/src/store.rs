@@ -773,6 +773,36 @@ impl Store {
         Ok(total)
     }
 
+    /// For each key, in order, the route to it and the peer it is routed to (`None` when no
+    /// peer serves the key, or the peer is gone): what a send looks up for its remote
+    /// recipients, on one pooled connection, each peer read once.
+    pub fn find_routes(
+        &self,
+        keys: &[PublicKey],
+    ) -> Result<Vec<Option<(RecipientRoute, Peer)>>, StoreError> {
+        self.with_db(|db| routes_of(db, keys))
+    }
+
+    /// [`Store::find_routes`] and, when `hash` is given, [`Store::find_payload`], on one pooled
+    /// connection: a send's lookups before it pushes.
+    pub fn find_routes_and_payload(
+        &self,
+        keys: &[PublicKey],
+        hash: Option<&TxHash>,
+    ) -> Result<RoutesAndPayload, StoreError> {
+        self.with_db(|db| {
+            let routes = routes_of(db, keys)?;
+            let payload = match hash {
+                Some(hash) => db
+                    .find_tx(hash.as_bytes(), false)?
+                    .map(decode_row)
+                    .transpose()?,
+                None => None,
+            };
+            Ok((routes, payload))
+        })
+    }
+
     /// The route of one recipient key.
     pub fn find_recipient(&self, key: &PublicKey) -> Result<Option<RecipientRoute>, StoreError> {
         self.with_db(|db| Ok(db.find_recipient(key.as_bytes())?.map(route_from_row)))
@@ -833,6 +863,38 @@ fn group_from_row(row: GroupRow) -> PrivacyGroupRow {
         data: row.data,
         timestamp: row.timestamp,
     }
+}
+
+/// A send's routes and whether its hash is held: see [`Store::find_routes_and_payload`].
+pub type RoutesAndPayload = (
+    Vec<Option<(RecipientRoute, Peer)>>,
+    Option<StoredTransaction>,
+);
+
+/// [`Store::find_routes`] on a connection.
+fn routes_of(
+    db: &mut dyn Db,
+    keys: &[PublicKey],
+) -> Result<Vec<Option<(RecipientRoute, Peer)>>, StoreError> {
+    let mut peers: Vec<Peer> = Vec::new();
+    let mut routes = Vec::with_capacity(keys.len());
+    for key in keys {
+        let Some(route) = db.find_recipient(key.as_bytes())?.map(route_from_row) else {
+            routes.push(None);
+            continue;
+        };
+        let known = peers.iter().find(|p| p.url == route.peer_url).cloned();
+        let peer = match known {
+            Some(peer) => Some(peer),
+            None => {
+                let peer = db.find_peer(&route.peer_url)?.map(peer_from_row);
+                peers.extend(peer.clone());
+                peer
+            }
+        };
+        routes.push(peer.map(|peer| (route, peer)));
+    }
+    Ok(routes)
 }
 
 fn peer_from_row(row: PeerRow) -> Peer {

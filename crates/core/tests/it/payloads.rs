@@ -461,6 +461,85 @@ fn for_recipient_in_psv_mode_keeps_every_key_with_the_recipient_first() {
 }
 
 #[test]
+fn one_copy_for_several_keys_of_a_node_stores_what_one_copy_per_key_does() {
+    // The grouped push (docs/p2p.md, "One push per node"): the boxes and keys of the chosen
+    // recipients, box i for key i, in the order asked for; in PSV mode every key, the chosen
+    // first. Stored, it opens for each chosen key and, merged into the per-key copies, adds
+    // nothing they lack.
+    let file = load("payloads/derived-end-to-end-vectors.json");
+    let Parties { a, b, c } = parties(&file);
+    let keyring = Keyring::new(vec![a.clone()]);
+    let node = Keyring::new(vec![b.clone(), c.clone()]);
+    for mode in [
+        PrivacyMode::StandardPrivate,
+        PrivacyMode::PrivateStateValidation,
+    ] {
+        let metadata = PrivacyMetadata {
+            privacy_mode: mode,
+            exec_hash: if mode == PrivacyMode::StandardPrivate {
+                Vec::new()
+            } else {
+                b"exec".to_vec()
+            },
+            ..PrivacyMetadata::default()
+        };
+        let payload = keyring
+            .encrypt_payload(
+                b"grouped",
+                &a.public,
+                &[b.public.clone(), a.public.clone(), c.public.clone()],
+                &metadata,
+            )
+            .expect("encrypts");
+        let grouped = payload
+            .for_recipients(&[c.public.clone(), b.public.clone()])
+            .expect("C and B");
+        let expected_keys = if mode == PrivacyMode::StandardPrivate {
+            vec![c.public.clone(), b.public.clone()]
+        } else {
+            vec![c.public.clone(), b.public.clone(), a.public.clone()]
+        };
+        assert_eq!(grouped.recipient_keys, expected_keys, "{mode:?}");
+        assert_eq!(
+            grouped.recipient_boxes,
+            vec![
+                payload.recipient_boxes[2].clone(),
+                payload.recipient_boxes[0].clone()
+            ],
+            "{mode:?}"
+        );
+        grouped.check_storable().expect("storable");
+        for key in [&b.public, &c.public] {
+            assert_eq!(node.decrypt(&grouped, key).expect("opens"), b"grouped");
+        }
+        let mut per_key = payload.for_recipient(&b.public).expect("B");
+        assert!(per_key.merge_recipients_from(&payload.for_recipient(&c.public).expect("C")));
+        let mut merged = per_key.clone();
+        assert!(
+            !merged.merge_recipients_from(&grouped),
+            "{mode:?}: the grouped copy holds nothing the per-key copies lack"
+        );
+        assert_eq!(
+            payload.for_recipients(std::slice::from_ref(&b.public)),
+            payload.for_recipient(&b.public),
+            "one key is the per-key copy"
+        );
+    }
+    let stranger = PublicKey::from_bytes(vec![7u8; 32]);
+    let payload = keyring
+        .encrypt_payload(
+            b"x",
+            &a.public,
+            std::slice::from_ref(&b.public),
+            &PrivacyMetadata::default(),
+        )
+        .expect("encrypts");
+    assert!(payload
+        .for_recipients(&[b.public.clone(), stranger])
+        .is_err());
+}
+
+#[test]
 fn the_sender_opens_a_psv_copy_rebuilt_from_a_recipient() {
     // Recovery gives the sender of a PSV transaction a recipient's copy: every key, the
     // recipient's first, and only the recipient's box. The sender opens it with that box.

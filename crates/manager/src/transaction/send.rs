@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tm_core::payload::PrivacyGroupId;
 use tm_core::seal::{PrivacyMetadata, RawTransaction};
+use tm_core::version::GROUPED_PUSH_MARK;
 use tm_core::{EncodedPayload, PrivacyMode, PublicKey, TxHash};
 use tm_store::{EncryptedRawTransaction, StoreError};
 use tokio::task::JoinSet;
@@ -33,9 +34,11 @@ fn extend_distinct(list: &mut Vec<PublicKey>, keys: impl IntoIterator<Item = Pub
     }
 }
 
-/// One remote recipient and the node its copy goes to.
+/// The remote recipients whose copy goes to one node in one push, and that node. Several keys
+/// share a push only when the node merges such a push (docs/p2p.md, "One push per node");
+/// otherwise each key has its own, as Tessera's publisher sends them.
 struct Delivery {
-    key: PublicKey,
+    keys: Vec<PublicKey>,
     route: Route,
 }
 
@@ -369,15 +372,7 @@ impl Node {
         } = sealed;
         let hash = self.store.hash_of(&payload);
         let (managed_parties, deliveries) = deadline
-            .bound(async {
-                let planned = self.plan_deliveries(&payload, &recipients, &sender).await?;
-                // Tessera inserts (and flushes) before it publishes, so a hash stored already
-                // fails before anything is pushed; checking first keeps that order.
-                if self.store.find_payload(hash.clone()).await?.is_some() {
-                    return Err(ManagerError::from(already_stored(&hash)));
-                }
-                Ok(planned)
-            })
+            .bound(self.plan_deliveries(&payload, &recipients, &sender, &hash))
             .await??;
         self.push_all(&payload, deliveries, deadline).await?;
         // Last chance to give up: the insert itself is not cut short (a write the database
@@ -400,7 +395,9 @@ impl Node {
     }
 
     /// Our keys among the recipients, and where each other recipient's copy goes. Routes and
-    /// capabilities are checked here, so a send refused for them (404, 403) pushes nothing.
+    /// capabilities are checked here, so a send refused for them (404, 403) pushes nothing;
+    /// then a hash stored already is refused, before anything is pushed (Tessera inserts, and
+    /// flushes, before it publishes). The lookups are one trip to the database.
     /// The sender is one of our keys: a remote enclave's kept key list without it is fetched
     /// again first (a key added by a restart of the enclave), so it is never routed as remote.
     async fn plan_deliveries(
@@ -408,27 +405,48 @@ impl Node {
         payload: &EncodedPayload,
         recipients: &[PublicKey],
         sender: &PublicKey,
+        hash: &TxHash,
     ) -> Result<(Vec<PublicKey>, Vec<Delivery>), ManagerError> {
         let ours = self.enclave.public_keys_including(sender).await?;
-        let managed_parties: Vec<PublicKey> = recipients
+        let (managed_parties, remote): (Vec<PublicKey>, Vec<PublicKey>) = recipients
             .iter()
-            .filter(|key| ours.contains(key))
             .cloned()
-            .collect();
-        let mut peers = Vec::new();
-        let mut deliveries = Vec::new();
-        for key in recipients.iter().filter(|key| !ours.contains(key)) {
-            let route = self.route_with(key, &mut peers).await?;
-            check_capabilities(payload, key, &route)?;
-            deliveries.push(Delivery {
-                key: key.clone(),
-                route,
-            });
+            .partition(|key| ours.contains(key));
+        let (routes, held) = self
+            .store
+            .find_routes_and_payload(remote.clone(), Some(hash.clone()))
+            .await?;
+        let mut deliveries: Vec<Delivery> = Vec::new();
+        for (key, found) in remote.into_iter().zip(routes) {
+            let Some((_, peer)) = found else {
+                return Err(ManagerError::NotFound(format!(
+                    "Recipient not found for key: {key}"
+                )));
+            };
+            let route = Route {
+                url: peer.url,
+                versions: peer.api_versions.unwrap_or_default(),
+            };
+            check_capabilities(payload, &key, &route)?;
+            let shared = route
+                .supports(GROUPED_PUSH_MARK)
+                .then(|| deliveries.iter_mut().find(|d| d.route.url == route.url))
+                .flatten();
+            match shared {
+                Some(delivery) => delivery.keys.push(key),
+                None => deliveries.push(Delivery {
+                    keys: vec![key],
+                    route,
+                }),
+            }
+        }
+        if held.is_some() {
+            return Err(ManagerError::from(already_stored(hash)));
         }
         Ok((managed_parties, deliveries))
     }
 
-    /// Pushes each recipient's copy in parallel. The first failure, or the deadline, ends the
+    /// Pushes each delivery's copy in parallel. The first failure, or the deadline, ends the
     /// others, and they have ended (not only been told to) when this returns: nothing more is
     /// sent to any peer for a send that has failed.
     async fn push_all(
@@ -440,7 +458,7 @@ impl Node {
         let mut pushes = JoinSet::new();
         for delivery in deliveries {
             let copy = payload
-                .for_recipient(&delivery.key)
+                .for_recipients(&delivery.keys)
                 .map_err(|e| ManagerError::Enclave(e.into()))?;
             let p2p = self.p2p.clone();
             // The pushes are part of the send's trace.

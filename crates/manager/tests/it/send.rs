@@ -96,6 +96,77 @@ async fn send_stores_the_payload_and_pushes_each_recipient_its_own_box() {
 }
 
 #[tokio::test]
+async fn keys_of_one_node_share_a_push_only_when_that_node_merges_grouped_pushes() {
+    // docs/p2p.md, "One push per node": B said it merges a push with several of its keys'
+    // boxes (the mark its party info's header leaves); C did not (a Java Tessera node, whose
+    // receiver merges only a push's first box into a copy it holds), so C gets one push per key.
+    let a = TestNode::start(1).await;
+    let b = TestNode::start(3).await;
+    let c = TestNode::start(2).await;
+    let mut grouped = all_versions();
+    grouped.push(tm_core::version::GROUPED_PUSH_MARK.to_owned());
+    a.learn(&b, grouped).await;
+    a.learn(&c, all_versions()).await;
+    let b_keys: Vec<PublicKey> = b.keys.iter().map(|k| k.public.clone()).collect();
+    let c_keys: Vec<PublicKey> = c.keys.iter().map(|k| k.public.clone()).collect();
+    let to = vec![
+        b_keys[0].clone(),
+        c_keys[0].clone(),
+        b_keys[2].clone(),
+        c_keys[1].clone(),
+    ];
+
+    let sent = send(&a, b"one push per node", Privacy::standard(to)).await;
+    let full = a.stored(&sent.hash).await.expect("the sender stores it");
+
+    assert_eq!(b.calls.pushes(), vec![PayloadCodec::Cbor], "one push to B");
+    assert_eq!(
+        b.stored(&sent.hash).await.expect("pushed to B"),
+        full.for_recipients(&[b_keys[0].clone(), b_keys[2].clone()])
+            .expect("B's copy"),
+        "B holds both its recipients' boxes, in one row"
+    );
+    assert_eq!(c.calls.pushes().len(), 2, "one push per key to C");
+    let at_c = c.stored(&sent.hash).await.expect("pushed to C");
+    let mut c_held = at_c.recipient_keys.clone();
+    c_held.sort();
+    let mut c_sent = c_keys.clone();
+    c_sent.sort();
+    assert_eq!(c_held, c_sent, "C merged its two pushes");
+
+    for (node, key) in [
+        (&b, &b_keys[0]),
+        (&b, &b_keys[2]),
+        (&c, &c_keys[0]),
+        (&c, &c_keys[1]),
+    ] {
+        let got = node
+            .node
+            .receive(&sent.hash, Some(key.clone()), false)
+            .await
+            .expect("each recipient key opens its copy");
+        assert_eq!(got.payload, b"one push per node");
+    }
+    let at_b = b
+        .node
+        .receive(&sent.hash, None, false)
+        .await
+        .expect("B reads it");
+    let mut managed = at_b.managed_parties.clone();
+    managed.sort();
+    let mut expected = vec![b_keys[0].clone(), b_keys[2].clone()];
+    expected.sort();
+    assert_eq!(managed, expected, "B's key outside the send is not a party");
+    assert!(
+        b.node
+            .receive(&sent.hash, Some(b_keys[1].clone()), false)
+            .await
+            .is_err(),
+        "B's third key was not a recipient"
+    );
+}
+
+#[tokio::test]
 async fn a_send_between_our_own_keys_is_stored_and_pushed_nowhere() {
     let a = TestNode::start(2).await;
     let other = TestNode::start(1).await;

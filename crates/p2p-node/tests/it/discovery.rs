@@ -4,7 +4,7 @@
 use tm_config::AppType;
 use tm_dev_support::{eventually, Service, TestNode};
 
-use crate::support::{knows, party, DISCOVERY};
+use crate::support::{knows, party, store_of, DISCOVERY};
 
 #[test]
 fn three_nodes_discover_each_other_and_a_stopped_node_is_dropped_then_found_again() {
@@ -43,6 +43,20 @@ fn three_nodes_discover_each_other_and_a_stopped_node_is_dropped_then_found_agai
         );
     }
     assert_eq!(party(&a_url).url, a_url, "a node reports its own URL");
+    // Our party info says that we merge a push carrying several of our keys' boxes; the peer
+    // keeps that with the versions (docs/p2p.md, "One push per node").
+    let b_seen_by_a = store_of(&a)
+        .find_peer(&b_url)
+        .expect("read")
+        .expect("A holds B's row");
+    assert!(
+        b_seen_by_a
+            .api_versions
+            .unwrap_or_default()
+            .iter()
+            .any(|v| v == tm_core::version::GROUPED_PUSH_MARK),
+        "A did not record that B merges grouped pushes"
+    );
 
     // C stops: the others fail to reach it and show it unreachable, its keys still routed;
     // after the grace period they drop it and the keys it served.

@@ -78,6 +78,74 @@ fn send_a_to_b_in_every_media_type_and_receive_on_both_sides() {
 }
 
 #[test]
+fn a_send_to_several_keys_of_one_of_our_nodes_is_one_push_that_each_key_opens() {
+    // docs/p2p.md, "One push per node": B's party info said it merges a push carrying several
+    // of its keys' boxes, so A pushes B once for two of B's keys; B stores one row that each
+    // of the two opens, and its third key does not.
+    let pair = Pair::start(PairOptions {
+        b_keys: 3,
+        ..PairOptions::default()
+    });
+    let (a, b) = (pair.a_q2t(), pair.b_q2t());
+    let b_keys: Vec<_> = pair.b.keys.iter().map(|k| k.public.clone()).collect();
+    let to = vec![b_keys[0].clone(), b_keys[2].clone()];
+    let pushes_to_b = || {
+        let text = reqwest::blocking::get(format!("{}metrics", pair.a.p2p_url()))
+            .and_then(|r| r.text())
+            .expect("A's metrics");
+        let series = format!(
+            "tm_peer_pushes_total{{outcome=\"ok\",peer=\"{}\"}}",
+            pair.b.p2p_url()
+        );
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(series.as_str())?
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or(0.0)
+    };
+    let before = pushes_to_b();
+    let hash = block_on(async {
+        let sent = a
+            .send(
+                &SendRequest::new(b"two of B's keys".to_vec(), &to),
+                MediaType::V2_1,
+            )
+            .await
+            .expect("sent");
+        TxHash::from_base64(&sent.response.key).expect("hash")
+    });
+    assert_eq!(pushes_to_b() - before, 1.0, "one push to B for both keys");
+    block_on(async {
+        for key in &to {
+            let got = b
+                .receive(&hash, Some(key), false, MediaType::V2_1)
+                .await
+                .expect("each recipient key of B opens it");
+            assert_eq!(got.payload, b"two of B's keys");
+        }
+        let mut managed = b
+            .receive(&hash, None, false, MediaType::V2_1)
+            .await
+            .expect("B receives")
+            .managed_parties
+            .expect("2.1 lists managed parties");
+        managed.sort();
+        let mut expected: Vec<String> = to.iter().map(|k| k.to_base64()).collect();
+        expected.sort();
+        assert_eq!(managed, expected);
+        assert!(
+            b.receive(&hash, Some(&b_keys[1]), false, MediaType::V2_1)
+                .await
+                .is_err(),
+            "B's third key was not a recipient"
+        );
+    });
+}
+
+#[test]
 fn charset_parameter_to_query_and_no_accept_header() {
     let pair = Pair::start(PairOptions::default());
     let (a, b) = (pair.a_q2t(), pair.b_q2t());

@@ -26,6 +26,8 @@ pub struct PairOptions {
     pub a_unix_socket: bool,
     /// Start `thirdparty-api` on both.
     pub thirdparty: bool,
+    /// How many keys B holds (one when 0).
+    pub b_keys: usize,
 }
 
 /// Two nodes that know each other's keys.
@@ -41,7 +43,7 @@ impl Pair {
     /// lists B's key and B's lists A's.
     pub fn start(options: PairOptions) -> Self {
         let mut a = TestNode::new("a", 1, &[]);
-        let mut b = TestNode::new("b", 1, &[a.p2p_url()]);
+        let mut b = TestNode::new("b", options.b_keys.max(1), &[a.p2p_url()]);
         a.set_peers(&[b.p2p_url()]);
         if let Some(ms) = options.a_interval_ms {
             a.configure(|c| c.property(AppType::P2P, "partyInfoInterval", &ms.to_string()));
