@@ -29,6 +29,8 @@ pub use model::{
     Candidate, CandidatesAdded, EncryptedRawTransaction, Peer, PrivacyGroupRow, RecipientRoute,
     StagedPayload, StagingCounts, StoreOutcome, StoredTransaction,
 };
-pub use pool::{StoreSettings, MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+pub use pool::{
+    StoreSettings, MIGRATION_LOCK_KEY, PG_RECHECK_AFTER, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS,
+};
 pub use store::{RoutesAndPayload, Store, MAX_PEER_ERROR_CHARS};
 pub use url::{DatabaseUrl, PostgresTarget, Secret, SqliteTarget, SUPPORTED_URLS};

@@ -1,7 +1,9 @@
 //! Connection pools, per-connection SQLite settings, migrations and Tessera's startup check.
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -50,7 +52,18 @@ pub struct StoreSettings {
     pub sqlite_busy_timeout: Duration,
     /// How payloads are hashed into the keys they are stored under (Orion mode's differs).
     pub digest: tm_core::PayloadDigest,
+    /// PostgreSQL: how long after its last check a pooled connection is handed out again
+    /// without checking that its server still takes writes ([`PG_RECHECK_AFTER`]; zero checks
+    /// every checkout).
+    pub pg_recheck_after: Duration,
 }
+
+/// How long a PostgreSQL connection checked writable is handed out without a new check. Under
+/// load each connection leaves the pool many times a second: checking every checkout was one
+/// extra round trip per store call (docs/benchmarks.md, "Fewer round trips on PostgreSQL");
+/// within this window a server demoted under the connection fails the write itself (503,
+/// `read-only transaction`), as it would between a check and the write anyway.
+pub const PG_RECHECK_AFTER: Duration = Duration::from_secs(1);
 
 impl StoreSettings {
     /// Settings with our defaults for everything Tessera's config does not carry.
@@ -70,6 +83,7 @@ impl StoreSettings {
             connection_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
             digest: tm_core::PayloadDigest::default(),
+            pg_recheck_after: PG_RECHECK_AFTER,
         }
     }
 }
@@ -142,18 +156,70 @@ pub(crate) const READ_ONLY_SERVER: &str = "the PostgreSQL server is read-only (a
 /// [`StoreError::Unavailable`] that names the reason. libpq's `target_session_attrs` already
 /// picks a writable host among several; this check also covers a single host and a server
 /// that changes role under an open connection.
+///
+/// A connection checked less than `recheck_after` ago is handed out unchecked (see
+/// [`PG_RECHECK_AFTER`]), unless a call on any connection of the pool has failed since: then
+/// every connection is checked again before its next use, so connections all ended together
+/// (a primary that died or restarted) fail at most the calls already running on them.
 #[derive(Debug)]
 pub(crate) struct PgManager {
     inner: ConnectionManager<PgConnection>,
     require_writable: bool,
+    recheck_after: Duration,
+    /// Bumped by every failed call: a connection checked before the last bump is checked again.
+    failures: Arc<AtomicU64>,
 }
 
 impl PgManager {
-    fn new(target: &PostgresTarget) -> Self {
+    fn new(target: &PostgresTarget, recheck_after: Duration) -> Self {
         Self {
             inner: ConnectionManager::new(target.conninfo()),
             require_writable: !target.target_session_attrs().wants_read_only(),
+            recheck_after,
+            failures: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Checks `conn` now.
+    fn check(&self, conn: &mut PgConn) -> Result<(), diesel::r2d2::Error> {
+        let failures = self.failures.load(Ordering::Acquire);
+        if self.require_writable {
+            check_writable(&mut conn.conn)?;
+        } else {
+            self.inner.is_valid(&mut conn.conn)?;
+        }
+        conn.checked = Some((Instant::now(), failures));
+        Ok(())
+    }
+}
+
+/// A pooled PostgreSQL connection, and when it was last found to take writes (alive, for a
+/// standby URL) with the pool's failure count at that time.
+pub(crate) struct PgConn {
+    conn: PgConnection,
+    checked: Option<(Instant, u64)>,
+    failures: Arc<AtomicU64>,
+}
+
+impl PgConn {
+    /// A call on this connection failed: it, and every other connection of the pool, is
+    /// checked before its next use.
+    fn failed(&mut self) {
+        self.checked = None;
+        self.failures.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+impl std::ops::Deref for PgConn {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PgConn {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.conn
     }
 }
 
@@ -183,27 +249,31 @@ fn check_writable(conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
 }
 
 impl ManageConnection for PgManager {
-    type Connection = PgConnection;
+    type Connection = PgConn;
     type Error = diesel::r2d2::Error;
 
-    fn connect(&self) -> Result<PgConnection, Self::Error> {
-        let mut conn = self.inner.connect()?;
-        if self.require_writable {
-            check_writable(&mut conn)?;
-        }
+    fn connect(&self) -> Result<PgConn, Self::Error> {
+        let mut conn = PgConn {
+            conn: self.inner.connect()?,
+            checked: None,
+            failures: Arc::clone(&self.failures),
+        };
+        self.check(&mut conn)?;
         Ok(conn)
     }
 
-    fn is_valid(&self, conn: &mut PgConnection) -> Result<(), Self::Error> {
-        if self.require_writable {
-            check_writable(conn)
-        } else {
-            self.inner.is_valid(conn)
+    fn is_valid(&self, conn: &mut PgConn) -> Result<(), Self::Error> {
+        let fresh = conn.checked.is_some_and(|(at, failures)| {
+            at.elapsed() < self.recheck_after && failures == self.failures.load(Ordering::Acquire)
+        });
+        if fresh {
+            return Ok(());
         }
+        self.check(conn)
     }
 
-    fn has_broken(&self, conn: &mut PgConnection) -> bool {
-        self.inner.has_broken(conn)
+    fn has_broken(&self, conn: &mut PgConn) -> bool {
+        self.inner.has_broken(&mut conn.conn)
     }
 }
 
@@ -221,8 +291,11 @@ impl Pools {
                     SqliteTarget::File(path) => (path.to_string_lossy().into_owned(), false),
                     SqliteTarget::Memory => (":memory:".to_owned(), true),
                 };
+                // A connection to a database file cannot go stale: no `SELECT 1` on every
+                // checkout (r2d2's default test), which was 1 % of a send's CPU.
                 let builder = Pool::builder()
                     .connection_timeout(settings.connection_timeout)
+                    .test_on_check_out(false)
                     .error_handler(handler)
                     .connection_customizer(Box::new(SqlitePragmas {
                         busy_timeout_ms: settings.sqlite_busy_timeout.as_millis(),
@@ -246,7 +319,7 @@ impl Pools {
                     .connection_timeout(settings.connection_timeout)
                     .error_handler(handler)
                     .test_on_check_out(true)
-                    .build_unchecked(PgManager::new(pg)),
+                    .build_unchecked(PgManager::new(pg, settings.pg_recheck_after)),
             ),
         }
     }
@@ -258,7 +331,15 @@ impl Pools {
     ) -> Result<T, StoreError> {
         match self {
             Self::Sqlite(pool) => f(&mut *measured_get(pool, "sqlite")?),
-            Self::Postgres(pool) => f(&mut *measured_get(pool, "postgresql")?),
+            Self::Postgres(pool) => {
+                let mut conn = measured_get(pool, "postgresql")?;
+                let result = f(&mut **conn);
+                if result.is_err() {
+                    // Whatever failed, the pool's connections are checked before their next use.
+                    conn.failed();
+                }
+                result
+            }
         }
     }
 
@@ -394,7 +475,8 @@ mod tests {
 
     #[test]
     fn a_pooled_connection_whose_server_turned_read_only_leaves_the_pool() {
-        let (url, settings) = test_server("");
+        let (url, mut settings) = test_server("");
+        settings.pg_recheck_after = Duration::ZERO;
         let Pools::Postgres(pool) = Pools::build(&url, &settings) else {
             panic!("postgres pool")
         };
@@ -427,6 +509,42 @@ mod tests {
         );
         conn.batch_execute("CREATE TEMP TABLE t (x int); INSERT INTO t VALUES (1)")
             .expect("the fresh connection takes writes");
+    }
+
+    #[test]
+    fn a_connection_checked_within_the_recheck_window_is_handed_out_unchecked() {
+        // PG_RECHECK_AFTER: no check query while the last one is recent; the server's own
+        // refusal covers a write in that window, and the next checkout after it drops the
+        // connection.
+        let (url, mut settings) = test_server("");
+        settings.pg_recheck_after = Duration::from_millis(400);
+        let Pools::Postgres(pool) = Pools::build(&url, &settings) else {
+            panic!("postgres pool")
+        };
+        let pid = {
+            let mut conn = pool.get().expect("connection");
+            conn.batch_execute("SET default_transaction_read_only = on")
+                .expect("set");
+            backend_pid(&mut conn)
+        };
+        {
+            let mut conn = pool.get().expect("connection");
+            assert_eq!(backend_pid(&mut conn), pid, "not checked within the window");
+            let refused = conn
+                .batch_execute("CREATE TEMP TABLE t (x int)")
+                .expect_err("the server refuses the write");
+            assert!(
+                refused.to_string().contains("read-only transaction"),
+                "{refused}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let mut conn = pool.get().expect("a fresh connection");
+        assert_ne!(
+            backend_pid(&mut conn),
+            pid,
+            "checked after the window, the read-only connection left the pool"
+        );
     }
 
     #[test]

@@ -111,10 +111,21 @@ fn a_read_only_server_is_unavailable_and_work_resumes_when_it_takes_writes() {
     store.upcheck().expect("ready while writable");
 
     db.turn_read_only();
-    // What /readiness asks (Node::readiness is this upcheck): not ready, and why.
-    let err = store
+    // What /readiness asks (Node::readiness is this upcheck): not ready, and why. A pooled
+    // connection checked less than PG_RECHECK_AFTER ago is handed out unchecked, so the first
+    // call may fail on its ended session instead; that marks it, and the next call names the
+    // reason.
+    let first = store
         .upcheck()
         .expect_err("a read-only server is not ready");
+    assert!(first.is_unavailable(), "{first:?}");
+    let err = if first.to_string().contains("read-only") {
+        first
+    } else {
+        store
+            .upcheck()
+            .expect_err("a read-only server is not ready")
+    };
     assert!(err.is_unavailable(), "{err:?}");
     assert!(err.to_string().contains("read-only"), "{err}");
     assert!(
@@ -150,12 +161,15 @@ fn a_read_only_server_is_unavailable_and_work_resumes_when_it_takes_writes() {
 fn a_server_that_goes_away_leaves_the_pool() {
     let _gate = pg_gate();
     let db = OwnDatabase::create();
-    let store = Store::open(&db.settings(db.single_host_url())).expect("opens");
+    // Checked on every checkout: the next calls get fresh connections instead of failing on
+    // the dead ones.
+    let mut settings = db.settings(db.single_host_url());
+    settings.pg_recheck_after = Duration::ZERO;
+    let store = Store::open(&settings).expect("opens");
     store
         .store_payload(&payload("gone-before", &[1]))
         .expect("stored");
-    // Every pooled connection is killed under the pool (a primary that died); the next calls
-    // get fresh connections instead of failing on the dead ones.
+    // Every pooled connection is killed under the pool (a primary that died).
     db.end_sessions();
     store
         .store_payload(&payload("gone-after", &[2]))
@@ -163,6 +177,25 @@ fn a_server_that_goes_away_leaves_the_pool() {
     db.end_sessions();
     store.upcheck().expect("ready on fresh connections");
     assert_eq!(store.count_payloads().expect("count"), 2);
+
+    // With the default window (PG_RECHECK_AFTER), a connection checked a moment ago is handed
+    // out unchecked: killed under the pool, it fails the one call that gets it, and that
+    // failure has every pooled connection checked before its next use: one failed call, not
+    // one per pooled connection.
+    let store = Store::open(&db.settings(db.single_host_url())).expect("opens");
+    store.upcheck().expect("ready");
+    db.end_sessions();
+    let mut failures = 0;
+    for i in 0..6u8 {
+        if store
+            .store_payload(&payload(&format!("gone-window-{i}"), &[1]))
+            .is_err()
+        {
+            failures += 1;
+        }
+    }
+    assert!(failures <= 1, "at most one failed call, got {failures}");
+    assert_eq!(store.count_payloads().expect("count"), 2 + 6 - failures);
 }
 
 #[test]
