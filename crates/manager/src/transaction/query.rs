@@ -24,14 +24,23 @@ impl Node {
         &self,
         payload: &EncodedPayload,
     ) -> Result<Option<PublicKey>, ManagerError> {
+        Ok(self.open_with_any_key(payload).await?.map(|(key, _)| key))
+    }
+
+    /// The first of our keys that opens `payload`, and what it opened to. Tessera searches for
+    /// the key, then decrypts again with it; the first decryption's answer is the same, so a
+    /// receive without `to` asks the enclave once less.
+    async fn open_with_any_key(
+        &self,
+        payload: &EncodedPayload,
+    ) -> Result<Option<(PublicKey, Vec<u8>)>, ManagerError> {
         for key in self.enclave.public_keys().await? {
-            if self
+            if let Ok(plain) = self
                 .enclave
                 .unencrypt_transaction(payload, Some(&key))
                 .await
-                .is_ok()
             {
-                return Ok(Some(key));
+                return Ok(Some((key, plain)));
             }
         }
         Ok(None)
@@ -63,21 +72,23 @@ impl Node {
             return self.receive_raw_table(hash).await;
         }
         let payload = self.fetch_payload(hash).await?;
-        let key = match to {
-            Some(key) => key,
-            None => self
-                .search_for_recipient_key(&payload)
-                .await?
-                .ok_or_else(|| {
-                    ManagerError::Internal(format!(
-                        "No suitable recipient keys found to decrypt payload for : {hash}"
-                    ))
-                })?,
+        let plain = match to {
+            Some(key) => {
+                self.enclave
+                    .unencrypt_transaction(&payload, Some(&key))
+                    .await?
+            }
+            None => {
+                self.open_with_any_key(&payload)
+                    .await?
+                    .ok_or_else(|| {
+                        ManagerError::Internal(format!(
+                            "No suitable recipient keys found to decrypt payload for : {hash}"
+                        ))
+                    })?
+                    .1
+            }
         };
-        let plain = self
-            .enclave
-            .unencrypt_transaction(&payload, Some(&key))
-            .await?;
         let managed_parties = if payload.recipient_keys.is_empty() {
             // A payload from a very old node lists no keys: find ours box by box.
             let mut found = Vec::new();
@@ -166,19 +177,12 @@ impl Node {
     /// `/encodedpayload/decrypt`: decrypts a payload given in the request with whichever of our
     /// keys opens it. Nothing is read from or written to the database.
     pub async fn decrypt_only(&self, payload: EncodedPayload) -> Result<Received, ManagerError> {
-        let key = self
-            .search_for_recipient_key(&payload)
-            .await?
-            .ok_or_else(|| {
-                ManagerError::Internal(format!(
-                    "No suitable recipient keys found to decrypt payload for {}",
-                    self.store.hash_of(&payload)
-                ))
-            })?;
-        let plain = self
-            .enclave
-            .unencrypt_transaction(&payload, Some(&key))
-            .await?;
+        let (_, plain) = self.open_with_any_key(&payload).await?.ok_or_else(|| {
+            ManagerError::Internal(format!(
+                "No suitable recipient keys found to decrypt payload for {}",
+                self.store.hash_of(&payload)
+            ))
+        })?;
         Ok(Received::of(payload, plain, Vec::new()))
     }
 }

@@ -167,6 +167,37 @@ async fn keys_of_one_node_share_a_push_only_when_that_node_merges_grouped_pushes
 }
 
 #[tokio::test]
+async fn a_receive_without_a_key_asks_the_enclave_to_decrypt_once() {
+    // Tessera searches for the key that opens the payload, then decrypts again with it; the
+    // search's own decryption is the answer, so the enclave is asked once (docs/benchmarks.md).
+    let a = TestNode::start(1).await;
+    let b = TestNode::start_with_remote_enclave(1).await;
+    a.learn(&b, all_versions()).await;
+    let sent = send(&a, b"decrypted once", Privacy::standard(vec![b.key()])).await;
+    // Warm the remote enclave client's key lists, then count.
+    b.node
+        .receive(&sent.hash, None, false)
+        .await
+        .expect("B reads it");
+    b.calls.take_enclave_calls();
+    let got = b
+        .node
+        .receive(&sent.hash, None, false)
+        .await
+        .expect("B reads it");
+    assert_eq!(got.payload, b"decrypted once");
+    assert_eq!(got.managed_parties, vec![b.key()]);
+    assert_eq!(b.calls.take_enclave_calls(), vec!["/unencrypt".to_owned()]);
+    let with_key = b
+        .node
+        .receive(&sent.hash, Some(b.key()), false)
+        .await
+        .expect("B reads it with its key");
+    assert_eq!(with_key.payload, b"decrypted once");
+    assert_eq!(b.calls.take_enclave_calls(), vec!["/unencrypt".to_owned()]);
+}
+
+#[tokio::test]
 async fn a_send_between_our_own_keys_is_stored_and_pushed_nowhere() {
     let a = TestNode::start(2).await;
     let other = TestNode::start(1).await;

@@ -52,11 +52,19 @@ pub struct Calls {
     pub batches: Mutex<Vec<usize>>,
     /// `/partyinfo` calls received.
     pub party_infos: AtomicUsize,
+    /// The path of every call to the node's enclave, when it is remote
+    /// ([`TestNode::start_with_remote_enclave`]), in arrival order.
+    pub enclave_calls: Mutex<Vec<String>>,
 }
 
 impl Calls {
     pub fn pushes(&self) -> Vec<PayloadCodec> {
         self.pushes.lock().expect("lock").clone()
+    }
+
+    /// The enclave calls since the last time this was asked.
+    pub fn take_enclave_calls(&self) -> Vec<String> {
+        std::mem::take(&mut *self.enclave_calls.lock().expect("lock"))
     }
 
     pub fn batches(&self) -> Vec<usize> {
@@ -123,6 +131,32 @@ pub fn generate_keys(count: usize) -> Vec<KeyPair> {
         .collect()
 }
 
+/// Serves `enclave` with the real enclave server on a loopback port of its own, recording the
+/// path of every call into `calls`; returns its base URL. It stops with the test's runtime.
+fn serve_enclave(enclave: Arc<Enclave>, calls: Arc<Calls>) -> url::Url {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = listener.local_addr().expect("bound address").port();
+    let server = HttpServer::new(move || {
+        let calls = calls.clone();
+        App::new()
+            .wrap_fn(move |request, service| {
+                if let Ok(mut paths) = calls.enclave_calls.lock() {
+                    paths.push(request.path().to_owned());
+                }
+                actix_web::dev::Service::call(&service, request)
+            })
+            .configure(tm_enclave::server::configure(enclave.clone()))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)
+    .expect("serve on the bound listener")
+    .run();
+    tokio::spawn(server);
+    url::Url::parse(&format!("http://127.0.0.1:{port}/")).expect("url")
+}
+
 impl TestNode {
     /// A node with `key_count` fresh keys and default [`settings`].
     pub async fn start(key_count: usize) -> Self {
@@ -132,6 +166,21 @@ impl TestNode {
     /// A node with `key_count` fresh keys whose settings `adjust` changes (`own_url` is set
     /// before `adjust` runs).
     pub async fn start_with(key_count: usize, adjust: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_inner(key_count, adjust, false).await
+    }
+
+    /// A node whose enclave is remote: the real enclave server, on the node's own port beside
+    /// its P2P routes, called over HTTP by `RemoteEnclave`; each call's path is recorded in
+    /// [`Calls::enclave_calls`].
+    pub async fn start_with_remote_enclave(key_count: usize) -> Self {
+        Self::start_inner(key_count, |_| {}, true).await
+    }
+
+    async fn start_inner(
+        key_count: usize,
+        adjust: impl FnOnce(&mut Settings),
+        remote_enclave: bool,
+    ) -> Self {
         // Bind first and keep the listener: the server serves on this very socket.
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let port = listener.local_addr().expect("bound address").port();
@@ -140,12 +189,18 @@ impl TestNode {
         adjust(&mut settings);
 
         let keys = generate_keys(key_count);
-        let enclave = EnclaveClient::Local(Arc::new(Enclave::new(keys.clone(), Vec::new())));
+        let local = Arc::new(Enclave::new(keys.clone(), Vec::new()));
+        let calls = Arc::new(Calls::default());
+        let enclave = if remote_enclave {
+            let base = serve_enclave(local, calls.clone());
+            EnclaveClient::Remote(tm_enclave::RemoteEnclave::new(base).expect("enclave client"))
+        } else {
+            EnclaveClient::Local(local)
+        };
         let store = memory_store().await;
         let p2p = P2pClient::new(P2pTimeouts::default()).expect("P2P client");
         let node = Node::new(settings, store.clone(), enclave, p2p);
 
-        let calls = Arc::new(Calls::default());
         let served = web::Data::new(node.clone());
         let recorded = web::Data::from(calls.clone());
         let server = HttpServer::new(move || {
