@@ -130,6 +130,9 @@ pub enum Scenario {
     Receive,
     /// `/storeraw` then `/sendsignedtx` to one key of node 2 (one operation = both calls).
     StoreRawSendSigned,
+    /// `GET /upcheck` on node 2's Q2T: one HTTP exchange and no work, the unit every other
+    /// scenario pays several times (a reference, with no floor; not in [`Scenario::ALL`]).
+    Exchange,
 }
 
 impl Scenario {
@@ -146,6 +149,7 @@ impl Scenario {
             Self::SendMany => format!("send A->B, {recipients} recipients"),
             Self::Receive => "receive on B".into(),
             Self::StoreRawSendSigned => "storeraw + sendsignedtx".into(),
+            Self::Exchange => "one HTTP exchange (GET /upcheck on B)".into(),
         }
     }
 }
@@ -184,6 +188,19 @@ pub struct DbRun {
     pub cold_start_ms: Vec<(String, f64)>,
     /// Per scenario.
     pub scenarios: Vec<ScenarioResult>,
+    /// One HTTP exchange and nothing else, for scale ([`Scenario::Exchange`]).
+    pub exchange: Option<ExchangeResult>,
+}
+
+/// What one HTTP exchange costs on the machine: the ceiling of any operation that needs one.
+#[derive(Debug, Serialize)]
+pub struct ExchangeResult {
+    /// What the network did.
+    pub load: load::LoadResult,
+    /// CPU time of all service processes per exchange, ms.
+    pub services_cpu_ms_per_op: f64,
+    /// CPU time of the load generator (this process) per exchange, ms.
+    pub client_cpu_ms_per_op: f64,
 }
 
 /// One scenario's figures.
@@ -205,6 +222,10 @@ pub struct ScenarioResult {
     pub services_cpu_ms_per_op: f64,
     /// The same per service process.
     pub cpu_ms_per_op: Vec<(String, f64)>,
+    /// CPU time of the load generator (this process, its HTTP client and bookkeeping) per
+    /// successful operation, ms: it shares the CPUs with the services, the floor does not
+    /// have it.
+    pub client_cpu_ms_per_op: f64,
     /// Peak resident memory (VmHWM, KiB) of every service process during the scenario.
     pub peak_rss_kib: Vec<(String, u64)>,
 }
@@ -362,11 +383,46 @@ fn measure(
             cluster, scenario, options, db, replicas, out, &mut sent,
         )?);
     }
+    let exchange = run_exchange(cluster, options, db, replicas)?;
     Ok(DbRun {
         db,
         replicas,
         cold_start_ms,
         scenarios,
+        exchange: Some(exchange),
+    })
+}
+
+/// [`Scenario::Exchange`] on the network, with the CPU both sides used.
+fn run_exchange(
+    cluster: &Cluster,
+    options: &BenchOptions,
+    db: Db,
+    replicas: usize,
+) -> Result<ExchangeResult, String> {
+    let label = Scenario::Exchange.label(options.recipients);
+    let cpu_before = setup::cpu_ms(cluster);
+    let client_before = setup::process_cpu_ms(std::process::id()).unwrap_or(0.0);
+    let load = load::run(
+        cluster,
+        Scenario::Exchange,
+        &label,
+        options,
+        &mut Vec::new(),
+    )?;
+    let client = setup::process_cpu_ms(std::process::id()).unwrap_or(0.0) - client_before;
+    let services = total_cpu(&cpu_per_op(&cpu_before, &setup::cpu_ms(cluster), load.ops));
+    let client_cpu_ms_per_op = client / load.ops.max(1) as f64;
+    println!(
+        "bench: {}: {label}: {:.0}/s, p50 {:.2} ms; services {services:.3}, load generator {client_cpu_ms_per_op:.3} CPU ms per exchange",
+        run_name(db, replicas),
+        load.tps,
+        load.latency_ms.p50,
+    );
+    Ok(ExchangeResult {
+        load,
+        services_cpu_ms_per_op: services,
+        client_cpu_ms_per_op,
     })
 }
 
@@ -385,7 +441,11 @@ fn run_scenario(
     let label = scenario.label(options.recipients);
     setup::reset_peak_rss(cluster);
     let cpu_before = setup::cpu_ms(cluster);
+    let client_before = setup::process_cpu_ms(std::process::id()).unwrap_or(0.0);
     let load = load::run(cluster, scenario, &label, options, sent)?;
+    let client_cpu_ms_per_op = (setup::process_cpu_ms(std::process::id()).unwrap_or(0.0)
+        - client_before)
+        / load.ops.max(1) as f64;
     let cpu_ms_per_op = cpu_per_op(&cpu_before, &setup::cpu_ms(cluster), load.ops);
     let peak_rss_kib = setup::peak_rss(cluster);
     let floor = floor::run(db, scenario, options, load.ops.max(1), out)?;
@@ -413,6 +473,7 @@ fn run_scenario(
         fraction_of_floor,
         services_cpu_ms_per_op: total_cpu(&cpu_ms_per_op),
         cpu_ms_per_op,
+        client_cpu_ms_per_op,
         peak_rss_kib,
     })
 }
@@ -469,6 +530,7 @@ mod tests {
             fraction_of_floor: 0.5,
             services_cpu_ms_per_op: 1.0,
             cpu_ms_per_op: Vec::new(),
+            client_cpu_ms_per_op: 0.1,
             peak_rss_kib: Vec::new(),
         }
     }
@@ -488,6 +550,7 @@ mod tests {
                 replicas: 1,
                 cold_start_ms: Vec::new(),
                 scenarios,
+                exchange: None,
             }],
         }
     }

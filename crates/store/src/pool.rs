@@ -103,6 +103,9 @@ impl fmt::Debug for StoreSettings {
     }
 }
 
+/// The page cache of each pooled SQLite connection, in KiB (`PRAGMA cache_size`).
+const SQLITE_CACHE_KIB: i64 = 1024;
+
 /// The pragmas every pooled SQLite connection gets.
 #[derive(Debug)]
 struct SqlitePragmas {
@@ -114,9 +117,13 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
         // busy_timeout first, so switching to WAL waits for other connections instead of failing.
         // WAL lets readers run beside the one writer; NORMAL sync is durable in WAL mode except
         // for the last commits on power loss; foreign keys are off by default in SQLite.
+        // Each connection's page cache is held to SQLITE_CACHE_KIB (SQLite's default is 2 MiB,
+        // 20 MiB over a full pool: a service reading at full speed grew past 30 MiB resident
+        // with it); pages it drops stay in the operating system's page cache.
         conn.batch_execute(&format!(
             "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
-             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+             PRAGMA cache_size = -{SQLITE_CACHE_KIB};",
             self.busy_timeout_ms
         ))
         .map_err(diesel::r2d2::Error::QueryError)
@@ -587,6 +594,7 @@ mod tests {
                 ("foreign_keys", "foreign_keys", 1),
                 ("busy_timeout", "timeout", 5000),
                 ("synchronous", "synchronous", 1),
+                ("cache_size", "cache_size", -SQLITE_CACHE_KIB),
             ] {
                 let n: Number =
                     diesel::sql_query(format!("SELECT {column} AS value FROM pragma_{pragma}"))

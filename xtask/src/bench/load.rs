@@ -353,6 +353,12 @@ async fn operation(target: &Target, scenario: Scenario, i: u64) -> Result<Option
             }
             Ok(None)
         }
+        Scenario::Exchange => target
+            .b
+            .upcheck()
+            .await
+            .map(|()| None)
+            .map_err(|e| e.to_string()),
         Scenario::StoreRawSendSigned => {
             let raw = StoreRawRequest {
                 payload: target.payload.clone(),

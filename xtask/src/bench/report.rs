@@ -105,6 +105,13 @@ fn markdown(results: &Results) -> String {
     for run in &results.runs {
         let _ = writeln!(s, "### {}\n", db_name(run));
         scenario_table(&mut s, run);
+        if let Some(x) = &run.exchange {
+            let _ = writeln!(
+                s,
+                "\nOne HTTP exchange and nothing else (`GET /upcheck` on node 2's Q2T, the same client and concurrency): {:.0}/s, p50 {:.2} ms; services {:.3} CPU ms, load generator {:.3} CPU ms per exchange. A send makes three exchanges (client to Q2T, Q2T to its enclave, Q2T to the peer's P2P), a receive two.",
+                x.load.tps, x.load.latency_ms.p50, x.services_cpu_ms_per_op, x.client_cpu_ms_per_op
+            );
+        }
         if let Some(e) = run
             .scenarios
             .iter()
@@ -207,17 +214,17 @@ fn header(s: &mut String, results: &Results) {
 fn scenario_table(s: &mut String, run: &DbRun) {
     let _ = writeln!(
         s,
-        "| scenario | ops | tx/s | p50 ms | p95 ms | p99 ms | max ms | errors | CPU ms/op | floor tx/s | floor CPU ms/op | of floor (tx/s) |"
+        "| scenario | ops | tx/s | p50 ms | p95 ms | p99 ms | max ms | errors | CPU ms/op | client CPU ms/op | floor tx/s | floor CPU ms/op | of floor (tx/s) |"
     );
     let _ = writeln!(
         s,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in &run.scenarios {
         let l = &r.load;
         let _ = writeln!(
             s,
-            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} | {:.0} | {:.2} | {:.1}% |",
+            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} | {:.2} | {:.0} | {:.2} | {:.1}% |",
             r.label,
             l.ops,
             l.tps,
@@ -227,6 +234,7 @@ fn scenario_table(s: &mut String, run: &DbRun) {
             l.latency_ms.max,
             l.errors,
             r.services_cpu_ms_per_op,
+            r.client_cpu_ms_per_op,
             r.floor.tps,
             r.floor.cpu_ms_per_op,
             r.fraction_of_floor * 100.0
