@@ -466,6 +466,23 @@ mod tests {
     }
 
     /// The test server (`TM_TEST_POSTGRES_URL`, default `.ci/postgres.sh`'s) as a jdbc URL.
+    fn pg_pool(url: &DatabaseUrl, settings: &StoreSettings) -> PgPool {
+        let Pools::Postgres(pool) = Pools::build(url, settings) else {
+            panic!("postgres pool")
+        };
+        pool
+    }
+
+    /// Takes a connection from `pool`, makes its session default to read-only transactions (as
+    /// every open session of a primary does when its operator sets
+    /// `default_transaction_read_only` and reloads) and returns it to the pool: its backend pid.
+    fn pooled_session_turned_read_only(pool: &PgPool) -> i32 {
+        let mut conn = pool.get().expect("connection");
+        conn.batch_execute("SET default_transaction_read_only = on")
+            .expect("set");
+        backend_pid(&mut conn)
+    }
+
     fn test_server(extra: &str) -> (DatabaseUrl, StoreSettings) {
         let url = std::env::var("TM_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://tm:tm-test-pw@127.0.0.1:55432/tm".to_owned());
@@ -484,9 +501,7 @@ mod tests {
     fn a_pooled_connection_whose_server_turned_read_only_leaves_the_pool() {
         let (url, mut settings) = test_server("");
         settings.pg_recheck_after = Duration::ZERO;
-        let Pools::Postgres(pool) = Pools::build(&url, &settings) else {
-            panic!("postgres pool")
-        };
+        let pool = pg_pool(&url, &settings);
         let first = {
             let mut conn = pool
                 .get()
@@ -525,15 +540,8 @@ mod tests {
         // connection.
         let (url, mut settings) = test_server("");
         settings.pg_recheck_after = Duration::from_millis(400);
-        let Pools::Postgres(pool) = Pools::build(&url, &settings) else {
-            panic!("postgres pool")
-        };
-        let pid = {
-            let mut conn = pool.get().expect("connection");
-            conn.batch_execute("SET default_transaction_read_only = on")
-                .expect("set");
-            backend_pid(&mut conn)
-        };
+        let pool = pg_pool(&url, &settings);
+        let pid = pooled_session_turned_read_only(&pool);
         {
             let mut conn = pool.get().expect("connection");
             assert_eq!(backend_pid(&mut conn), pid, "not checked within the window");
@@ -558,15 +566,8 @@ mod tests {
     fn a_standby_url_keeps_read_only_connections() {
         // The operator asked for a server that takes no writes: the check is theirs.
         let (url, settings) = test_server("?targetServerType=preferSecondary");
-        let Pools::Postgres(pool) = Pools::build(&url, &settings) else {
-            panic!("postgres pool")
-        };
-        let pid = {
-            let mut conn = pool.get().expect("connection");
-            conn.batch_execute("SET default_transaction_read_only = on")
-                .expect("set");
-            backend_pid(&mut conn)
-        };
+        let pool = pg_pool(&url, &settings);
+        let pid = pooled_session_turned_read_only(&pool);
         let mut conn = pool.get().expect("connection");
         assert_eq!(backend_pid(&mut conn), pid);
     }
