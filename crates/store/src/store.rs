@@ -876,19 +876,20 @@ fn routes_of(
     db: &mut dyn Db,
     keys: &[PublicKey],
 ) -> Result<Vec<Option<(RecipientRoute, Peer)>>, StoreError> {
-    let mut peers: Vec<Peer> = Vec::new();
+    // Each peer row read once, found again by URL.
+    let mut peers: std::collections::HashMap<String, Option<Peer>> =
+        std::collections::HashMap::new();
     let mut routes = Vec::with_capacity(keys.len());
     for key in keys {
         let Some(route) = db.find_recipient(key.as_bytes())?.map(route_from_row) else {
             routes.push(None);
             continue;
         };
-        let known = peers.iter().find(|p| p.url == route.peer_url).cloned();
-        let peer = match known {
-            Some(peer) => Some(peer),
+        let peer = match peers.get(&route.peer_url) {
+            Some(peer) => peer.clone(),
             None => {
                 let peer = db.find_peer(&route.peer_url)?.map(peer_from_row);
-                peers.extend(peer.clone());
+                peers.insert(route.peer_url.clone(), peer.clone());
                 peer
             }
         };

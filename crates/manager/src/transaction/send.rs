@@ -7,7 +7,7 @@
 //! push succeeded and only while the send's deadline (`sendTimeout`) has not passed. Tessera
 //! inserts first and rolls the insert back when a push fails, which a killed process cannot do.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::time::Duration;
 
@@ -417,6 +417,8 @@ impl Node {
             .find_routes_and_payload(remote.clone(), Some(hash.clone()))
             .await?;
         let mut deliveries: Vec<Delivery> = Vec::new();
+        // The delivery of each node that takes grouped pushes, by URL.
+        let mut grouped: HashMap<String, usize> = HashMap::new();
         for (key, found) in remote.into_iter().zip(routes) {
             let Some((_, peer)) = found else {
                 return Err(ManagerError::NotFound(format!(
@@ -428,17 +430,17 @@ impl Node {
                 versions: peer.api_versions.unwrap_or_default(),
             };
             check_capabilities(payload, &key, &route)?;
-            let shared = route
-                .supports(GROUPED_PUSH_MARK)
-                .then(|| deliveries.iter_mut().find(|d| d.route.url == route.url))
-                .flatten();
-            match shared {
-                Some(delivery) => delivery.keys.push(key),
-                None => deliveries.push(Delivery {
-                    keys: vec![key],
-                    route,
-                }),
+            if route.supports(GROUPED_PUSH_MARK) {
+                if let Some(&at) = grouped.get(&route.url) {
+                    deliveries[at].keys.push(key);
+                    continue;
+                }
+                grouped.insert(route.url.clone(), deliveries.len());
             }
+            deliveries.push(Delivery {
+                keys: vec![key],
+                route,
+            });
         }
         if held.is_some() {
             return Err(ManagerError::from(already_stored(hash)));
