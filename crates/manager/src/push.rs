@@ -361,7 +361,52 @@ impl Node {
                 })?;
             return Ok(());
         }
-        for &(key, recipient_box) in &added {
+        self.open_each_box(payload, &added).await
+    }
+
+    /// Opens each `(key, box)` of `payload` with its key ([`Node::check_recipient_boxes`]). A
+    /// remote enclave is asked for up to [`BOX_CHECKS_AT_ONCE`] of them at once (a grouped push
+    /// carries a box for each of our recipient keys: docs/p2p.md, "One push per node"); the
+    /// refusal is the first box's, in the payload's order, that does not open.
+    async fn open_each_box(
+        &self,
+        payload: &EncodedPayload,
+        boxes: &[(&PublicKey, &RecipientBox)],
+    ) -> Result<(), ManagerError> {
+        if boxes.len() > 1 && matches!(self.enclave, tm_enclave::EnclaveClient::Remote(_)) {
+            for some in boxes.chunks(BOX_CHECKS_AT_ONCE) {
+                let opening: Vec<_> = some
+                    .iter()
+                    .map(|&(key, recipient_box)| {
+                        let enclave = self.enclave.clone();
+                        let single = single_box(payload, key, recipient_box);
+                        let key = key.clone();
+                        tokio::spawn(tm_trace::carried(async move {
+                            enclave
+                                .unencrypt_transaction(&single, Some(&key))
+                                .await
+                                .map(drop)
+                                .map_err(|e| refused_box(e, &key))
+                        }))
+                    })
+                    .collect();
+                let mut first_refusal = None;
+                for opened in opening {
+                    let outcome = opened
+                        .await
+                        .map_err(|e| ManagerError::Internal(format!("recipient box check: {e}")))
+                        .and_then(|outcome| outcome);
+                    if let Err(refused) = outcome {
+                        first_refusal.get_or_insert(refused);
+                    }
+                }
+                if let Some(refused) = first_refusal {
+                    return Err(refused);
+                }
+            }
+            return Ok(());
+        }
+        for &(key, recipient_box) in boxes {
             self.enclave
                 .unencrypt_transaction(&single_box(payload, key, recipient_box), Some(key))
                 .await
@@ -370,6 +415,9 @@ impl Node {
         Ok(())
     }
 }
+
+/// How many recipient boxes of one push are checked with a remote enclave at once.
+const BOX_CHECKS_AT_ONCE: usize = 8;
 
 /// Payloads of a batch checked so far, to be stored together, with an index by hash.
 #[derive(Default)]

@@ -97,6 +97,51 @@ async fn a_second_push_of_the_same_transaction_merges_its_box() {
 }
 
 #[tokio::test]
+async fn a_grouped_push_has_every_box_opened_by_the_remote_enclave_and_the_first_bad_one_named() {
+    // docs/p2p.md, "One push per node": one push with a box for each of three of our keys. The
+    // remote enclave opens each (at once); a box that does not open refuses the whole push, and
+    // the refusal names the first such box in the push's order, whichever answer came first.
+    let b = TestNode::start_with_remote_enclave(3).await;
+    let keys = b.public_keys();
+    let sender = Outsider::new();
+    let full = sender.seal(b"grouped", &keys, &PrivacyMetadata::default());
+    let grouped = full.for_recipients(&keys).expect("B's copy");
+
+    for bad in [vec![1usize], vec![1, 2], vec![2]] {
+        let mut tampered = grouped.clone();
+        for &i in &bad {
+            tampered.recipient_boxes[i] = RecipientBox(vec![9; 48]);
+        }
+        b.calls.take_enclave_calls();
+        let (kind, message) = failure(b.node.receive_push(tampered).await);
+        assert_eq!(kind, ErrorKind::Invalid, "{message}");
+        assert!(
+            message.contains(&format!("the recipient box for {}", keys[bad[0]])),
+            "{bad:?}: {message}"
+        );
+        assert!(b.stored(&full.hash()).await.is_none(), "nothing stored");
+        let opened = b
+            .calls
+            .take_enclave_calls()
+            .iter()
+            .filter(|path| *path == "/unencrypt")
+            .count();
+        assert_eq!(opened, 3, "every box was asked about");
+    }
+
+    assert_eq!(push(&b, grouped.clone()).await, PushOutcome::Stored);
+    for key in &keys {
+        let got = b
+            .node
+            .receive(&full.hash(), Some(key.clone()), false)
+            .await
+            .expect("each key opens its box");
+        assert_eq!(got.payload, b"grouped");
+    }
+    assert_eq!(b.stored(&full.hash()).await, Some(grouped));
+}
+
+#[tokio::test]
 async fn a_push_that_differs_from_the_stored_copy_is_refused_and_changes_nothing() {
     let b = TestNode::start(2).await;
     let (b1, b2) = (b.keys[0].public.clone(), b.keys[1].public.clone());
