@@ -315,9 +315,13 @@ impl Node {
             ))
             .into());
         }
-        let mut seen = Vec::new();
-        for key in recipients.iter().filter(|key| !ours.contains(key)) {
-            self.route_with(key, &mut seen).await?;
+        let remote: Vec<PublicKey> = recipients
+            .iter()
+            .filter(|key| !ours.contains(key))
+            .cloned()
+            .collect();
+        for (_, route) in self.routes(remote).await? {
+            route?;
         }
         let mut members = Vec::with_capacity(recipients.len() + 1);
         members.push(from.clone());
@@ -399,10 +403,15 @@ impl Node {
         record: &PrivacyGroupRecord,
         ours: &[PublicKey],
     ) -> Result<(), ManagerError> {
-        let mut seen = Vec::new();
+        let remote: Vec<PublicKey> = record
+            .members
+            .iter()
+            .filter(|k| !ours.contains(k))
+            .cloned()
+            .collect();
         let mut urls: Vec<String> = Vec::new();
-        for key in record.members.iter().filter(|k| !ours.contains(k)) {
-            let route = self.route_with(key, &mut seen).await?;
+        for (key, route) in self.routes(remote).await? {
+            let route = route?;
             if !route.supports("3.0") {
                 return Err(ManagerError::Forbidden(format!(
                     "Transactions with privacy group is not currently supported on recipient {key}"

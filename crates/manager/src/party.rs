@@ -576,37 +576,48 @@ impl Node {
     /// `Recipient not found for key: <b64>`. A node marked unreachable still routes: the push
     /// is attempted, and only its failure fails the send.
     pub async fn route(&self, key: &PublicKey) -> Result<Route, ManagerError> {
-        self.route_with(key, &mut Vec::new()).await
+        self.routes(vec![key.clone()])
+            .await?
+            .pop()
+            .map_or_else(|| Err(recipient_not_found(key)), |(_, route)| route)
     }
 
-    /// [`Node::route`] for one of several keys: `seen` keeps the nodes already read, so keys
-    /// served by one node read its row once (a send to ten keys of one node reads it once,
-    /// not ten times; docs/benchmarks.md, "Profile of the send path").
-    pub async fn route_with(
-        &self,
-        key: &PublicKey,
-        seen: &mut Vec<Route>,
-    ) -> Result<Route, ManagerError> {
-        let not_found = || ManagerError::NotFound(format!("Recipient not found for key: {key}"));
-        let recipient = self
-            .store
-            .find_recipient(key.clone())
-            .await?
-            .ok_or_else(not_found)?;
-        if let Some(route) = seen.iter().find(|r| r.url == recipient.peer_url) {
-            return Ok(route.clone());
-        }
-        let peer = self
-            .store
-            .find_peer(recipient.peer_url)
-            .await?
-            .ok_or_else(not_found)?;
-        let route = Route {
+    /// [`Node::route`] of each of `keys`, in order, looked up in one trip to the database that
+    /// reads each node's row once (a send to ten keys of one node reads it once, not ten
+    /// times; docs/benchmarks.md, "Profile of the send path").
+    pub async fn routes(&self, keys: Vec<PublicKey>) -> Result<Vec<Routed>, ManagerError> {
+        let found = self.store.find_routes(keys.clone()).await?;
+        Ok(routed(keys, found))
+    }
+}
+
+/// A key and the node serving it, or why there is none (see [`Node::route`]).
+pub type Routed = (PublicKey, Result<Route, ManagerError>);
+
+/// `keys` paired with what [`tm_store::Store::find_routes`] found for each.
+pub(crate) fn routed(keys: Vec<PublicKey>, found: Vec<Option<tm_store::Peer>>) -> Vec<Routed> {
+    keys.into_iter()
+        .zip(found)
+        .map(|(key, peer)| {
+            let route = peer
+                .map(Route::from)
+                .ok_or_else(|| recipient_not_found(&key));
+            (key, route)
+        })
+        .collect()
+}
+
+/// Tessera's 404 for a key no node serves.
+fn recipient_not_found(key: &PublicKey) -> ManagerError {
+    ManagerError::NotFound(format!("Recipient not found for key: {key}"))
+}
+
+impl From<tm_store::Peer> for Route {
+    fn from(peer: tm_store::Peer) -> Self {
+        Self {
             url: peer.url,
             versions: peer.api_versions.unwrap_or_default(),
-        };
-        seen.push(route.clone());
-        Ok(route)
+        }
     }
 }
 

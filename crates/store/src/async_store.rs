@@ -337,13 +337,18 @@ impl AsyncStore {
         self.run(move |s| s.upsert_recipient(&key, &peer_url)).await
     }
 
+    /// [`Store::find_routes`].
+    pub async fn find_routes(&self, keys: Vec<PublicKey>) -> Result<Vec<Option<Peer>>, StoreError> {
+        self.run(move |s| s.find_routes(&keys)).await
+    }
+
     /// [`Store::find_routes_and_payload`].
     pub async fn find_routes_and_payload(
         &self,
         keys: Vec<PublicKey>,
-        hash: Option<TxHash>,
+        hash: TxHash,
     ) -> Result<crate::RoutesAndPayload, StoreError> {
-        self.run(move |s| s.find_routes_and_payload(&keys, hash.as_ref()))
+        self.run(move |s| s.find_routes_and_payload(&keys, &hash))
             .await
     }
 

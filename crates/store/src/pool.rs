@@ -60,7 +60,7 @@ pub struct StoreSettings {
 
 /// How long a PostgreSQL connection checked writable is handed out without a new check. Under
 /// load each connection leaves the pool many times a second: checking every checkout was one
-/// extra round trip per store call (docs/benchmarks.md, "Fewer round trips on PostgreSQL");
+/// extra round trip per store call (docs/benchmarks.md, "Send path work, second part");
 /// within this window a server demoted under the connection fails the write itself (503,
 /// `read-only transaction`), as it would between a check and the write anyway.
 pub const PG_RECHECK_AFTER: Duration = Duration::from_secs(1);
@@ -186,33 +186,20 @@ impl PgManager {
             failures: Arc::new(AtomicU64::new(0)),
         }
     }
-
-    /// Checks `conn` now.
-    fn check(&self, conn: &mut PgConn) -> Result<(), diesel::r2d2::Error> {
-        let failures = self.failures.load(Ordering::Acquire);
-        if self.require_writable {
-            check_writable(&mut conn.conn)?;
-        } else {
-            self.inner.is_valid(&mut conn.conn)?;
-        }
-        conn.checked = Some((Instant::now(), failures));
-        Ok(())
-    }
 }
 
 /// A pooled PostgreSQL connection, and when it was last found to take writes (alive, for a
 /// standby URL) with the pool's failure count at that time.
 pub(crate) struct PgConn {
     conn: PgConnection,
-    checked: Option<(Instant, u64)>,
+    checked: (Instant, u64),
     failures: Arc<AtomicU64>,
 }
 
 impl PgConn {
-    /// A call on this connection failed: it, and every other connection of the pool, is
-    /// checked before its next use.
-    fn failed(&mut self) {
-        self.checked = None;
+    /// A call on this connection failed: the pool's failure count moves on, so this and every
+    /// other connection of the pool is checked before its next use.
+    fn failed(&self) {
         self.failures.fetch_add(1, Ordering::AcqRel);
     }
 }
@@ -260,23 +247,31 @@ impl ManageConnection for PgManager {
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> Result<PgConn, Self::Error> {
-        let mut conn = PgConn {
-            conn: self.inner.connect()?,
-            checked: None,
+        let failures = self.failures.load(Ordering::Acquire);
+        let mut conn = self.inner.connect()?;
+        if self.require_writable {
+            check_writable(&mut conn)?;
+        }
+        Ok(PgConn {
+            conn,
+            checked: (Instant::now(), failures),
             failures: Arc::clone(&self.failures),
-        };
-        self.check(&mut conn)?;
-        Ok(conn)
+        })
     }
 
     fn is_valid(&self, conn: &mut PgConn) -> Result<(), Self::Error> {
-        let fresh = conn.checked.is_some_and(|(at, failures)| {
-            at.elapsed() < self.recheck_after && failures == self.failures.load(Ordering::Acquire)
-        });
-        if fresh {
+        let failures = self.failures.load(Ordering::Acquire);
+        let (at, failures_then) = conn.checked;
+        if at.elapsed() < self.recheck_after && failures_then == failures {
             return Ok(());
         }
-        self.check(conn)
+        if self.require_writable {
+            check_writable(&mut conn.conn)?;
+        } else {
+            self.inner.is_valid(&mut conn.conn)?;
+        }
+        conn.checked = (Instant::now(), failures);
+        Ok(())
     }
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {

@@ -773,32 +773,26 @@ impl Store {
         Ok(total)
     }
 
-    /// For each key, in order, the route to it and the peer it is routed to (`None` when no
-    /// peer serves the key, or the peer is gone): what a send looks up for its remote
-    /// recipients, on one pooled connection, each peer read once.
-    pub fn find_routes(
-        &self,
-        keys: &[PublicKey],
-    ) -> Result<Vec<Option<(RecipientRoute, Peer)>>, StoreError> {
+    /// For each key, in order, the peer it is routed to (`None` when no peer serves the key, or
+    /// the peer is gone): what a send or a group push looks up for its remote recipients, on
+    /// one pooled connection, each peer read once.
+    pub fn find_routes(&self, keys: &[PublicKey]) -> Result<Vec<Option<Peer>>, StoreError> {
         self.with_db(|db| routes_of(db, keys))
     }
 
-    /// [`Store::find_routes`] and, when `hash` is given, [`Store::find_payload`], on one pooled
-    /// connection: a send's lookups before it pushes.
+    /// [`Store::find_routes`] and [`Store::find_payload`] of `hash`, on one pooled connection:
+    /// a send's lookups before it pushes.
     pub fn find_routes_and_payload(
         &self,
         keys: &[PublicKey],
-        hash: Option<&TxHash>,
+        hash: &TxHash,
     ) -> Result<RoutesAndPayload, StoreError> {
         self.with_db(|db| {
             let routes = routes_of(db, keys)?;
-            let payload = match hash {
-                Some(hash) => db
-                    .find_tx(hash.as_bytes(), false)?
-                    .map(decode_row)
-                    .transpose()?,
-                None => None,
-            };
+            let payload = db
+                .find_tx(hash.as_bytes(), false)?
+                .map(decode_row)
+                .transpose()?;
             Ok((routes, payload))
         })
     }
@@ -865,23 +859,18 @@ fn group_from_row(row: GroupRow) -> PrivacyGroupRow {
     }
 }
 
-/// A send's routes and whether its hash is held: see [`Store::find_routes_and_payload`].
-pub type RoutesAndPayload = (
-    Vec<Option<(RecipientRoute, Peer)>>,
-    Option<StoredTransaction>,
-);
+/// A send's routes and the copy of its hash held, if any: see
+/// [`Store::find_routes_and_payload`].
+pub type RoutesAndPayload = (Vec<Option<Peer>>, Option<StoredTransaction>);
 
 /// [`Store::find_routes`] on a connection.
-fn routes_of(
-    db: &mut dyn Db,
-    keys: &[PublicKey],
-) -> Result<Vec<Option<(RecipientRoute, Peer)>>, StoreError> {
+fn routes_of(db: &mut dyn Db, keys: &[PublicKey]) -> Result<Vec<Option<Peer>>, StoreError> {
     // Each peer row read once, found again by URL.
     let mut peers: std::collections::HashMap<String, Option<Peer>> =
         std::collections::HashMap::new();
     let mut routes = Vec::with_capacity(keys.len());
     for key in keys {
-        let Some(route) = db.find_recipient(key.as_bytes())?.map(route_from_row) else {
+        let Some(route) = db.find_recipient(key.as_bytes())? else {
             routes.push(None);
             continue;
         };
@@ -889,11 +878,11 @@ fn routes_of(
             Some(peer) => peer.clone(),
             None => {
                 let peer = db.find_peer(&route.peer_url)?.map(peer_from_row);
-                peers.insert(route.peer_url.clone(), peer.clone());
+                peers.insert(route.peer_url, peer.clone());
                 peer
             }
         };
-        routes.push(peer.map(|peer| (route, peer)));
+        routes.push(peer);
     }
     Ok(routes)
 }

@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::{Privacy, SendParams, Sent, SignedParams};
-use crate::party::Route;
+use crate::party::{routed, Route};
 use crate::{ManagerError, Node};
 
 /// Appends `keys` to `list`, skipping those already present (order kept, as Java's
@@ -412,23 +412,15 @@ impl Node {
             .iter()
             .cloned()
             .partition(|key| ours.contains(key));
-        let (routes, held) = self
+        let (found, held) = self
             .store
-            .find_routes_and_payload(remote.clone(), Some(hash.clone()))
+            .find_routes_and_payload(remote.clone(), hash.clone())
             .await?;
         let mut deliveries: Vec<Delivery> = Vec::new();
         // The delivery of each node that takes grouped pushes, by URL.
         let mut grouped: HashMap<String, usize> = HashMap::new();
-        for (key, found) in remote.into_iter().zip(routes) {
-            let Some((_, peer)) = found else {
-                return Err(ManagerError::NotFound(format!(
-                    "Recipient not found for key: {key}"
-                )));
-            };
-            let route = Route {
-                url: peer.url,
-                versions: peer.api_versions.unwrap_or_default(),
-            };
+        for (key, route) in routed(remote, found) {
+            let route = route?;
             check_capabilities(payload, &key, &route)?;
             if route.supports(GROUPED_PUSH_MARK) {
                 if let Some(&at) = grouped.get(&route.url) {
