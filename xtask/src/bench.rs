@@ -393,6 +393,35 @@ fn measure(
     })
 }
 
+/// One scenario's load and the CPU spent on it per successful operation.
+struct MeasuredLoad {
+    load: load::LoadResult,
+    /// Each service process's.
+    cpu_ms_per_op: Vec<(String, f64)>,
+    /// The load generator's (this process).
+    client_cpu_ms_per_op: f64,
+}
+
+/// Runs `scenario`'s load, reading the CPU time of every service process and of this one
+/// before and after.
+fn measured_load(
+    cluster: &Cluster,
+    scenario: Scenario,
+    label: &str,
+    options: &BenchOptions,
+    sent: &mut Vec<TxHash>,
+) -> Result<MeasuredLoad, String> {
+    let cpu_before = setup::cpu_ms(cluster);
+    let client_before = setup::process_cpu_ms(std::process::id()).unwrap_or(0.0);
+    let load = load::run(cluster, scenario, label, options, sent)?;
+    let client = setup::process_cpu_ms(std::process::id()).unwrap_or(0.0) - client_before;
+    Ok(MeasuredLoad {
+        cpu_ms_per_op: cpu_per_op(&cpu_before, &setup::cpu_ms(cluster), load.ops),
+        client_cpu_ms_per_op: client / load.ops.max(1) as f64,
+        load,
+    })
+}
+
 /// [`Scenario::Exchange`] on the network, with the CPU both sides used.
 fn run_exchange(
     cluster: &Cluster,
@@ -401,18 +430,15 @@ fn run_exchange(
     replicas: usize,
 ) -> Result<ExchangeResult, String> {
     let label = Scenario::Exchange.label(options.recipients);
-    let cpu_before = setup::cpu_ms(cluster);
-    let client_before = setup::process_cpu_ms(std::process::id()).unwrap_or(0.0);
-    let load = load::run(
+    let measured = measured_load(
         cluster,
         Scenario::Exchange,
         &label,
         options,
         &mut Vec::new(),
     )?;
-    let client = setup::process_cpu_ms(std::process::id()).unwrap_or(0.0) - client_before;
-    let services = total_cpu(&cpu_per_op(&cpu_before, &setup::cpu_ms(cluster), load.ops));
-    let client_cpu_ms_per_op = client / load.ops.max(1) as f64;
+    let (load, client_cpu_ms_per_op) = (measured.load, measured.client_cpu_ms_per_op);
+    let services = total_cpu(&measured.cpu_ms_per_op);
     println!(
         "bench: {}: {label}: {:.0}/s, p50 {:.2} ms; services {services:.3}, load generator {client_cpu_ms_per_op:.3} CPU ms per exchange",
         run_name(db, replicas),
@@ -440,13 +466,11 @@ fn run_scenario(
     let name = run_name(db, replicas);
     let label = scenario.label(options.recipients);
     setup::reset_peak_rss(cluster);
-    let cpu_before = setup::cpu_ms(cluster);
-    let client_before = setup::process_cpu_ms(std::process::id()).unwrap_or(0.0);
-    let load = load::run(cluster, scenario, &label, options, sent)?;
-    let client_cpu_ms_per_op = (setup::process_cpu_ms(std::process::id()).unwrap_or(0.0)
-        - client_before)
-        / load.ops.max(1) as f64;
-    let cpu_ms_per_op = cpu_per_op(&cpu_before, &setup::cpu_ms(cluster), load.ops);
+    let MeasuredLoad {
+        load,
+        cpu_ms_per_op,
+        client_cpu_ms_per_op,
+    } = measured_load(cluster, scenario, &label, options, sent)?;
     let peak_rss_kib = setup::peak_rss(cluster);
     let floor = floor::run(db, scenario, options, load.ops.max(1), out)?;
     let fraction_of_floor = if floor.tps > 0.0 {
